@@ -1,0 +1,151 @@
+//! Publishing that only reports success once the broker confirmed the message.
+//!
+//! Many callers (concurrent HTTP requests) share one confirm-mode channel: each reserves the next
+//! delivery tag and enqueues its frame under a short lock, then waits for its own confirm without
+//! the lock, so requests are never serialised behind each other's round trips (RabbitMQ's
+//! "streaming confirms"). Every wait is bounded: by the publish timeout, and by the end of the
+//! session, which resolves outstanding confirms as lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqprs::channel::BasicPublishArguments;
+use amqprs::BasicProperties;
+use tokio::sync::{watch, Mutex};
+use tokio::time::Instant;
+
+use super::confirms::{Confirm, ConfirmTracker};
+use super::manager::Session;
+
+/// Why a publish did not end in a broker ack. Each maps to a distinct HTTP status.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PublishError {
+    /// No connection: nothing was sent.
+    #[error("RabbitMQ not connected")]
+    NotConnected,
+    /// The connection ended after the message was sent and before the broker answered: it may or
+    /// may not be queued.
+    #[error("the RabbitMQ connection was lost before the broker confirmed the message")]
+    ConnectionLost,
+    /// No confirm within the publish timeout (a stalled or blocked broker).
+    #[error("the broker did not confirm the message within {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// The broker refused the message.
+    #[error("the broker rejected the message (nack)")]
+    Nacked,
+}
+
+/// One message to publish; properties that every message of this lab carries.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    pub exchange: String,
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    pub message_id: String,
+    /// Unix seconds, AMQP's `timestamp` property.
+    pub timestamp: u64,
+}
+
+/// Confirmed publishing over the manager's current session.
+pub struct ConfirmedPublisher {
+    sessions: watch::Receiver<Option<Session>>,
+    /// Makes "take the next tag" and "enqueue the frame" one step, so tags match the broker's count.
+    enqueue: Mutex<()>,
+    timeout: Duration,
+    app_id: String,
+}
+
+/// A reserved tag whose frame is not enqueued yet. If the publish is abandoned before the frame
+/// went out (the request was cancelled, the deadline passed), dropping this gives the tag back;
+/// otherwise the broker's numbering and ours would drift apart and acks would confirm the wrong
+/// messages.
+struct Reservation<'a> {
+    confirms: &'a ConfirmTracker,
+    tag: u64,
+    enqueued: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.enqueued {
+            self.confirms.unreserve(self.tag);
+        }
+    }
+}
+
+impl ConfirmedPublisher {
+    /// A publisher following `sessions`, whose channel must be in confirm mode.
+    pub fn new(
+        sessions: watch::Receiver<Option<Session>>,
+        timeout: Duration,
+        app_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            sessions,
+            enqueue: Mutex::new(()),
+            timeout,
+            app_id: app_id.into(),
+        }
+    }
+
+    /// Publishes a persistent JSON message and waits for the broker's confirm.
+    pub async fn publish(&self, message: OutgoingMessage) -> Result<(), PublishError> {
+        let deadline = Instant::now() + self.timeout;
+        let session = self
+            .sessions
+            .borrow()
+            .clone()
+            .filter(|s| !s.is_ended())
+            .ok_or(PublishError::NotConnected)?;
+        let confirms: Arc<ConfirmTracker> = session
+            .confirms()
+            .cloned()
+            .ok_or(PublishError::NotConnected)?;
+
+        let properties = BasicProperties::default()
+            .with_content_type("application/json")
+            .with_persistence(true)
+            .with_message_id(&message.message_id)
+            .with_timestamp(message.timestamp)
+            .with_app_id(&self.app_id)
+            .finish();
+        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key);
+
+        let (tag, confirm) = {
+            // Declared first so it is released last, after the reservation's drop.
+            let _enqueue = tokio::time::timeout_at(deadline, self.enqueue.lock())
+                .await
+                .map_err(|_| PublishError::Timeout(self.timeout))?;
+            let (tag, confirm) = confirms.reserve().ok_or(PublishError::NotConnected)?;
+            let mut reservation = Reservation {
+                confirms: &confirms,
+                tag,
+                enqueued: false,
+            };
+            tokio::select! {
+                sent = session.channel().basic_publish(properties, message.body, args) => {
+                    // An error means amqprs' writer is gone: the frame never left.
+                    sent.map_err(|_| PublishError::NotConnected)?;
+                    reservation.enqueued = true;
+                }
+                _ = session.ended() => return Err(PublishError::NotConnected),
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(PublishError::Timeout(self.timeout))
+                }
+            }
+            (tag, confirm)
+        };
+
+        tokio::select! {
+            outcome = confirm => match outcome {
+                Ok(Confirm::Ack) => Ok(()),
+                Ok(Confirm::Nack) => Err(PublishError::Nacked),
+                Ok(Confirm::Lost) | Err(_) => Err(PublishError::ConnectionLost),
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                confirms.abandon(tag);
+                Err(PublishError::Timeout(self.timeout))
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The exchanges, queues and bindings a role needs, written down as data.
+//!
+//! The connection manager declares the whole topology after every (re)connect, before the role
+//! resumes, so a broker that restarted without its definitions (or a deleted queue) is repaired by
+//! the reconnect itself. Declaring as data, in one place, also means every role that shares a queue
+//! declares it with the same arguments, which the broker insists on.
+
+use amqprs::channel::{
+    Channel, ExchangeDeclareArguments, QueueBindArguments, QueueDeclareArguments,
+};
+use amqprs::FieldTable;
+
+/// One queue to declare.
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    pub name: String,
+    /// Survives a broker restart (with persistent messages, so do they).
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    /// `x-…` arguments; they must be equal wherever the queue is declared.
+    pub arguments: FieldTable,
+}
+
+impl QueueSpec {
+    /// A durable, shared, plain classic queue: what the Node services declared, so both fleets can
+    /// use `hello-world-queue` side by side.
+    pub fn durable(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            durable: true,
+            exclusive: false,
+            auto_delete: false,
+            arguments: FieldTable::new(),
+        }
+    }
+}
+
+/// One exchange to declare.
+#[derive(Debug, Clone)]
+pub struct ExchangeSpec {
+    pub name: String,
+    /// `direct`, `fanout`, `topic` or `headers`.
+    pub kind: String,
+    pub durable: bool,
+}
+
+/// One binding of a declared queue to a declared exchange.
+#[derive(Debug, Clone)]
+pub struct BindingSpec {
+    pub queue: String,
+    pub exchange: String,
+    pub routing_key: String,
+}
+
+/// Everything one role declares, in order: exchanges, queues, bindings.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    pub exchanges: Vec<ExchangeSpec>,
+    pub queues: Vec<QueueSpec>,
+    pub bindings: Vec<BindingSpec>,
+}
+
+/// What the broker answered for one declared queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredQueue {
+    /// The queue's name (the broker's choice for a server-named queue).
+    pub name: String,
+    pub messages: u32,
+    pub consumers: u32,
+}
+
+/// The result of declaring a topology, kept with the session it belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct DeclaredTopology {
+    pub queues: Vec<DeclaredQueue>,
+}
+
+/// What was being declared when the broker refused; names it in the error.
+#[derive(Debug, Clone)]
+pub enum Declaration {
+    Exchange(String),
+    Queue(String),
+    Binding { queue: String, exchange: String },
+}
+
+impl std::fmt::Display for Declaration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Declaration::Exchange(name) => write!(f, "exchange {name:?}"),
+            Declaration::Queue(name) => write!(f, "queue {name:?}"),
+            Declaration::Binding { queue, exchange } => {
+                write!(f, "binding of queue {queue:?} to exchange {exchange:?}")
+            }
+        }
+    }
+}
+
+impl Topology {
+    /// Declares everything on `channel`. On failure, returns what was being declared and amqprs'
+    /// error; the reason the broker gave arrives through the channel callback.
+    pub async fn declare(
+        &self,
+        channel: &Channel,
+    ) -> Result<DeclaredTopology, (Declaration, amqprs::error::Error)> {
+        for exchange in &self.exchanges {
+            let args = ExchangeDeclareArguments::new(&exchange.name, &exchange.kind)
+                .durable(exchange.durable)
+                .finish();
+            channel
+                .exchange_declare(args)
+                .await
+                .map_err(|e| (Declaration::Exchange(exchange.name.clone()), e))?;
+        }
+        let mut declared = DeclaredTopology::default();
+        for queue in &self.queues {
+            let args = QueueDeclareArguments::new(&queue.name)
+                .durable(queue.durable)
+                .exclusive(queue.exclusive)
+                .auto_delete(queue.auto_delete)
+                .arguments(queue.arguments.clone())
+                .finish();
+            let answer = channel
+                .queue_declare(args)
+                .await
+                .map_err(|e| (Declaration::Queue(queue.name.clone()), e))?;
+            let (name, messages, consumers) = answer.unwrap_or_else(|| (queue.name.clone(), 0, 0));
+            declared.queues.push(DeclaredQueue {
+                name,
+                messages,
+                consumers,
+            });
+        }
+        for binding in &self.bindings {
+            channel
+                .queue_bind(QueueBindArguments::new(
+                    &binding.queue,
+                    &binding.exchange,
+                    &binding.routing_key,
+                ))
+                .await
+                .map_err(|e| {
+                    (
+                        Declaration::Binding {
+                            queue: binding.queue.clone(),
+                            exchange: binding.exchange.clone(),
+                        },
+                        e,
+                    )
+                })?;
+        }
+        Ok(declared)
+    }
+}

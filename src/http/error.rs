@@ -1,0 +1,94 @@
+//! JSON responses and the error enum every handler returns, mapped to status codes in one place.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+/// Every response of this crate: a complete body, no streaming needed.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// A JSON response with `status`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// What went wrong with a request, as the client should learn it: `{"error":…,"message":…}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request itself is wrong (malformed JSON, missing field): 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Body over the limit: 413.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// No such route: 404.
+    #[error("no route for {method} {path}")]
+    NotFound { method: String, path: String },
+    /// Route exists, method does not: 405 with `Allow`.
+    #[error("{method} is not allowed on {path}; allowed: {allow}")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allow: &'static str,
+    },
+    /// The broker is unreachable or the connection dropped: 503, retry later.
+    #[error("{0}")]
+    BrokerUnavailable(String),
+    /// The broker did not confirm in time: 504; the message may or may not be queued.
+    #[error("{0}")]
+    ConfirmTimeout(String),
+    /// The broker refused the message (nack): 500.
+    #[error("{0}")]
+    Nacked(String),
+}
+
+impl ApiError {
+    /// The status code and the short `error` title for this kind of failure.
+    fn status_and_title(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad Request"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
+            }
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "Not Found"),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+            }
+            ApiError::BrokerUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "RabbitMQ not connected")
+            }
+            ApiError::ConfirmTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Publish not confirmed"),
+            ApiError::Nacked(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Publish rejected"),
+        }
+    }
+
+    /// The response the client gets.
+    pub fn into_response(self) -> HttpResponse {
+        let (status, title) = self.status_and_title();
+        let mut response = json_response(
+            status,
+            &json!({ "error": title, "message": self.to_string() }),
+        );
+        match &self {
+            ApiError::MethodNotAllowed { allow, .. } => {
+                response
+                    .headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::BrokerUnavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,89 @@
+//! `/health` (liveness) and `/ready` (readiness), with the Node services' JSON shape.
+//!
+//! `/health` is always 200: a liveness probe must not restart a pod because the broker is away,
+//! which would only add a restart storm to an outage. `/ready` is 503 while the broker connection
+//! is down (or the role is draining), so Kubernetes stops sending traffic to that replica.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::StatusCode;
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::error::{json_response, HttpResponse};
+use crate::amqp::ConnectionState;
+use crate::message::rfc3339_now;
+
+/// What the health endpoints report, shared by a role and its HTTP server.
+#[derive(Clone)]
+pub struct Health {
+    role: &'static str,
+    service: String,
+    started: Instant,
+    connection: watch::Receiver<ConnectionState>,
+    /// Set by the role when it is ready beyond the connection (a consumer that is consuming);
+    /// cleared when it starts draining on shutdown.
+    role_ready: Arc<AtomicBool>,
+}
+
+impl Health {
+    /// Health for `role`, following `connection`; the role flag starts as `role_ready`.
+    pub fn new(
+        role: &'static str,
+        service: impl Into<String>,
+        connection: watch::Receiver<ConnectionState>,
+        role_ready: bool,
+    ) -> Self {
+        Self {
+            role,
+            service: service.into(),
+            started: Instant::now(),
+            connection,
+            role_ready: Arc::new(AtomicBool::new(role_ready)),
+        }
+    }
+
+    /// Marks the role ready or not (consuming, draining).
+    pub fn set_role_ready(&self, ready: bool) {
+        self.role_ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether the connection is up and the role says it is ready.
+    pub fn is_ready(&self) -> bool {
+        self.connection.borrow().is_connected() && self.role_ready.load(Ordering::SeqCst)
+    }
+
+    fn body(&self) -> serde_json::Value {
+        let state = self.connection.borrow().clone();
+        let mut body = json!({
+            "status": "healthy",
+            "uptime": self.started.elapsed().as_secs_f64(),
+            "rabbitmq": if state.is_connected() { "connected" } else { "disconnected" },
+            "service": self.service,
+            "role": self.role,
+            "ready": self.is_ready(),
+            "timestamp": rfc3339_now(),
+        });
+        if let Some(error) = state.last_error() {
+            body["last_error"] = json!(error);
+        }
+        body
+    }
+
+    /// `GET /health`: always 200.
+    pub fn health(&self) -> HttpResponse {
+        json_response(StatusCode::OK, &self.body())
+    }
+
+    /// `GET /ready`: 200 when ready, 503 otherwise, same body.
+    pub fn ready(&self) -> HttpResponse {
+        let status = if self.is_ready() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        json_response(status, &self.body())
+    }
+}

@@ -1,0 +1,40 @@
+//! Entry point: parse → validate → logging → run the chosen role → exit code.
+//! Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use playground::{cli::Cli, roles, shutdown, telemetry};
+
+fn main() -> ExitCode {
+    let config = match Cli::parse().into_config() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = shutdown::on_signal();
+        roles::run(config.role, config.amqp, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Already formatted for people and pipelines by the subscriber (stdout).
+            tracing::error!(error = %format!("{error:#}"), "exiting");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! One file per subcommand. Each role is `run(config, amqp, shutdown)`: it starts the shared
+//! connection manager with its own topology and channel settings, does its work until `shutdown`,
+//! drains, and closes. Roles depend on `amqp` and `http`, never on each other.
+
+pub mod consume;
+pub mod produce_server;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::AmqpOptions;
+
+/// The role chosen on the command line, with its settings.
+#[derive(Debug, Clone)]
+pub enum Role {
+    ProduceServer(produce_server::ProduceServerConfig),
+    Consume(consume::ConsumeConfig),
+}
+
+/// Runs the chosen role until `shutdown`.
+pub async fn run(role: Role, amqp: AmqpOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+    match role {
+        Role::ProduceServer(config) => produce_server::run(config, amqp, shutdown).await,
+        Role::Consume(config) => consume::run(config, amqp, shutdown).await,
+    }
+}

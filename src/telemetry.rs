@@ -1,0 +1,34 @@
+//! Logging: human-readable by default, one JSON object per line for log collectors.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Coloured when stdout is a terminal; for people reading `kubectl logs`.
+    #[default]
+    Pretty,
+    /// One JSON object per line with the fields flattened; for log pipelines and tests.
+    Json,
+}
+
+/// Installs the global subscriber. `RUST_LOG` filters (default `info`). Logs go to stdout, where
+/// container runtimes collect them.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_ansi(std::io::stdout().is_terminal());
+    // `try_init` fails only if a subscriber is already set (tests); keeping that one is right.
+    let _ = match format {
+        LogFormat::Pretty => builder.with_target(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+}
