@@ -21,6 +21,7 @@ use tracing::{debug, error, info, warn};
 
 use super::backoff::Backoff;
 use super::confirms::ConfirmTracker;
+use super::probe;
 use super::settings::AmqpSettings;
 use super::signals::{BrokerClose, ChannelEvents, ConnectionEvents, SessionSignals};
 use super::topology::{Declaration, DeclaredTopology, Topology};
@@ -210,6 +211,14 @@ impl ConnectionManager {
             .filter(|session| !session.is_ended())
     }
 
+    /// The error, if the manager gave up for good.
+    pub fn failure(&self) -> Option<String> {
+        match &*self.state.borrow() {
+            ConnectionState::Failed { error } => Some(error.clone()),
+            _ => None,
+        }
+    }
+
     /// Resolves with the error once the manager gave up for good; pending forever otherwise.
     pub async fn failed(&self) -> String {
         let mut state = self.state.clone();
@@ -395,9 +404,24 @@ async fn connect(config: &ManagerConfig, generation: u64) -> Result<Live, Connec
     let args = settings
         .open_arguments(&config.connection_name)
         .map_err(|e| ConnectError::Permanent(format!("{e:#}")))?;
-    let connection = Connection::open(&args)
-        .await
-        .map_err(|e| classify_open_error(&e, settings))?;
+    let connection = match Connection::open(&args).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            let failure = classify_open_error(&error, settings);
+            // Only a broker that really answers can have refused the login.
+            if let ConnectError::LoginRefused(text) = failure {
+                let broker_up = !settings.tls
+                    && probe::answers_amqp(&settings.host, settings.port, Duration::from_secs(2))
+                        .await;
+                return Err(if broker_up {
+                    ConnectError::LoginRefused(text)
+                } else {
+                    ConnectError::Transient(error.to_string())
+                });
+            }
+            return Err(failure);
+        }
+    };
 
     let signals = Arc::new(SessionSignals::default());
     // Must listen right after open: the notification is a broadcast that only reaches listeners
@@ -482,7 +506,8 @@ const LOGIN_RESETS_BEFORE_GIVING_UP: u32 = 3;
 /// can quote. A refused login does not: RabbitMQ only sends its reason to clients that advertise
 /// `authentication_failure_close`, which amqprs does not, so the socket is just reset (≈3 s after
 /// the attempt). A reset during the handshake of a broker that accepted the TCP connection is
-/// therefore reported as a probable login failure, and several in a row stop the manager.
+/// therefore a probable login failure; the caller confirms the broker is really there (a proxy
+/// with nothing behind it also resets) and several in a row stop the manager.
 fn classify_open_error(error: &amqprs::error::Error, settings: &AmqpSettings) -> ConnectError {
     use amqprs::error::Error;
     let text = error.to_string();

@@ -6,6 +6,7 @@
 pub mod backoff;
 pub mod confirms;
 pub mod manager;
+pub mod probe;
 pub mod publisher;
 pub mod settings;
 pub mod signals;

@@ -75,7 +75,10 @@ pub async fn run(
             error = manager.failed() => break Err(anyhow::anyhow!(error)),
         };
         let Some(session) = session else {
-            break Ok(());
+            // The manager ended: it gave up, or was closed.
+            break manager
+                .failure()
+                .map_or(Ok(()), |error| Err(anyhow::anyhow!(error)));
         };
         match consume_session(&config, &session, &consumer_tag, &host, &health, &shutdown).await {
             SessionEnd::Shutdown => break Ok(()),

@@ -1,0 +1,591 @@
+//! Test harness: spawn the real `playground` binary, talk HTTP and AMQP to it, cut its broker
+//! connection with a TCP proxy, and clean up every queue a test declared.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use amqprs::channel::{
+    BasicGetArguments, BasicPublishArguments, Channel, QueueDeclareArguments, QueueDeleteArguments,
+};
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::BasicProperties;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_playground");
+
+/// The shared broker the tests run against.
+pub fn broker_host() -> String {
+    std::env::var("PLAYGROUND_TEST_AMQP_HOST").unwrap_or_else(|_| "127.0.0.1".to_owned())
+}
+
+pub fn broker_port() -> u16 {
+    std::env::var("PLAYGROUND_TEST_AMQP_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5672)
+}
+
+/// The broker URL (guest/guest, default vhost), optionally through a proxy on `port`.
+pub fn amqp_url_via(port: u16) -> String {
+    format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
+}
+
+pub fn amqp_url() -> String {
+    format!("amqp://guest:guest@{}:{}/%2f", broker_host(), broker_port())
+}
+
+/// A name no other test (or run) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "pgtest-{prefix}-{}-{}-{:04x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        fastrand::u16(..)
+    )
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary
+
+/// A running `playground` process with its JSON log lines collected.
+pub struct Running {
+    child: Child,
+    pid: u32,
+    logs: Arc<Mutex<Vec<Value>>>,
+    raw: Arc<Mutex<String>>,
+    new_line: Arc<Notify>,
+}
+
+impl Running {
+    /// Starts `playground ARGS` with JSON logs and a clean environment plus `envs`.
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .arg("--log-format")
+            .arg("json")
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("spawn playground");
+        let pid = child.id().expect("pid");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let raw = Arc::new(Mutex::new(String::new()));
+        let new_line = Arc::new(Notify::new());
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        {
+            let (logs, raw, new_line) = (logs.clone(), raw.clone(), new_line.clone());
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if std::env::var_os("TEST_LOG").is_some() {
+                        eprintln!("[{pid}] {line}");
+                    }
+                    raw.lock().unwrap().push_str(&line);
+                    raw.lock().unwrap().push('\n');
+                    if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                        logs.lock().unwrap().push(value);
+                    }
+                    new_line.notify_waiters();
+                }
+            });
+        }
+        {
+            let raw = raw.clone();
+            tokio::spawn(async move {
+                let mut text = String::new();
+                let _ = BufReader::new(stderr).read_to_string(&mut text).await;
+                raw.lock().unwrap().push_str(&text);
+            });
+        }
+        Self {
+            child,
+            pid,
+            logs,
+            raw,
+            new_line,
+        }
+    }
+
+    /// Everything the process wrote so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        self.raw.lock().unwrap().clone()
+    }
+
+    /// The JSON log lines so far that satisfy `pred`.
+    pub fn logs_matching(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| pred(v))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits for a log line whose `message` is `message` and that satisfies `pred`.
+    pub async fn wait_log(
+        &self,
+        message: &str,
+        pred: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.new_line.notified();
+            if let Some(found) = self
+                .logs_matching(|v| v["message"] == message && pred(v))
+                .into_iter()
+                .next()
+            {
+                return found;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no log line {message:?} within {timeout:?}; output:\n{}",
+                self.output()
+            );
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
+        }
+    }
+
+    /// Sends SIGTERM, as Kubernetes does.
+    pub fn sigterm(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the exit code.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "process did not exit within {timeout:?}:\n{}",
+                    self.output()
+                )
+            })
+            .expect("wait");
+        // Let the reader tasks collect the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status.code().unwrap_or(-1)
+    }
+}
+
+/// A free TCP port on loopback (bound then released: another process could take it, but the
+/// kernel does not hand out recently used ephemeral ports soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Standard reconnect settings for tests: quick to notice, quick to come back.
+pub const FAST_RECONNECT: [&str; 4] = ["--reconnect-min", "100ms", "--reconnect-max", "1s"];
+
+/// `produce-server` on a free port; returns once it listens.
+pub struct ProduceServer {
+    pub process: Running,
+    pub base: String,
+}
+
+impl ProduceServer {
+    pub async fn start(amqp_url: &str, queue: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "produce-server",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--queue",
+            queue,
+            "--amqp-url",
+            amqp_url,
+        ];
+        args.extend_from_slice(&FAST_RECONNECT);
+        args.extend_from_slice(extra);
+        let process = Running::spawn(&args, &[]);
+        let listening = process
+            .wait_log(
+                "produce-server listening",
+                |_| true,
+                Duration::from_secs(10),
+            )
+            .await;
+        let port = listening["port"].as_u64().expect("port in log");
+        Self {
+            process,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Waits until `/ready` answers `status`.
+    pub async fn wait_ready(&self, status: u16, timeout: Duration) {
+        wait_status(&self.url("/ready"), status, timeout).await;
+    }
+
+    /// POSTs `{"message": text}`; returns the status and JSON body.
+    pub async fn send(&self, client: &reqwest::Client, text: &str) -> (u16, Value) {
+        post_json(
+            client,
+            &self.url("/send-message"),
+            &serde_json::json!({ "message": text }),
+        )
+        .await
+    }
+}
+
+/// `consume` with health endpoints on a free port; returns once it consumes.
+pub struct Consumer {
+    pub process: Running,
+    pub health: String,
+}
+
+impl Consumer {
+    pub async fn start(amqp_url: &str, queue: &str, extra: &[&str]) -> Self {
+        let port = free_port().to_string();
+        let mut args = vec![
+            "consume",
+            "--queue",
+            queue,
+            "--amqp-url",
+            amqp_url,
+            "--health-port",
+            &port,
+            "--health-bind",
+            "127.0.0.1",
+        ];
+        args.extend_from_slice(&FAST_RECONNECT);
+        args.extend_from_slice(extra);
+        let process = Running::spawn(&args, &[]);
+        process
+            .wait_log("consuming", |_| true, Duration::from_secs(10))
+            .await;
+        Self {
+            process,
+            health: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// The ids of the messages this consumer logged as received.
+    pub fn received_ids(&self) -> Vec<String> {
+        self.process
+            .logs_matching(|v| v["message"] == "received message")
+            .iter()
+            .map(|v| v["message_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The ids this consumer acked.
+    pub fn acked_ids(&self) -> Vec<String> {
+        self.process
+            .logs_matching(|v| v["message"] == "acked")
+            .iter()
+            .map(|v| v["message_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+pub async fn get(url: &str) -> (u16, Value) {
+    match reqwest::get(url).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    post_raw(
+        client,
+        url,
+        body.to_string().into_bytes(),
+        "application/json",
+    )
+    .await
+}
+
+pub async fn post_raw(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    content_type: &str,
+) -> (u16, Value) {
+    let response = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn wait_status(url: &str, status: u16, timeout: Duration) {
+    eventually(timeout, &format!("{url} to answer {status}"), || async {
+        (get(url).await.0 == status).then_some(())
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The broker, seen from the test
+
+/// A test's own AMQP connection, for looking into and cleaning up its queues.
+pub struct Broker {
+    _connection: Connection,
+    channel: Channel,
+}
+
+impl Broker {
+    pub async fn connect() -> Self {
+        let args = OpenConnectionArguments::new(&broker_host(), broker_port(), "guest", "guest")
+            .connection_name("playground integration test")
+            .finish();
+        let connection = Connection::open(&args)
+            .await
+            .expect("test connection to RabbitMQ");
+        let channel = connection.open_channel(None).await.expect("test channel");
+        Self {
+            _connection: connection,
+            channel,
+        }
+    }
+
+    /// Declares `queue` durable (as the roles do) and returns its message count.
+    pub async fn depth(&self, queue: &str) -> u32 {
+        let (_, messages, _) = self
+            .channel
+            .queue_declare(QueueDeclareArguments::durable_client_named(queue))
+            .await
+            .expect("declare")
+            .expect("declare-ok");
+        messages
+    }
+
+    /// Takes every message off `queue` (acking it) and returns their `message_id`s and bodies.
+    pub async fn drain(&self, queue: &str) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some((_, properties, body)) = self
+            .channel
+            .basic_get(BasicGetArguments::new(queue).no_ack(true).finish())
+            .await
+            .expect("basic.get")
+        {
+            out.push((properties.message_id().cloned().unwrap_or_default(), body));
+        }
+        out
+    }
+
+    /// Takes one message (acked) with its properties.
+    pub async fn get_one(&self, queue: &str) -> Option<(BasicProperties, Vec<u8>)> {
+        self.channel
+            .basic_get(BasicGetArguments::new(queue).no_ack(true).finish())
+            .await
+            .expect("basic.get")
+            .map(|(_, properties, body)| (properties, body))
+    }
+
+    /// Publishes raw bytes to `queue` through the default exchange (no confirm needed: the
+    /// test reads the queue depth afterwards).
+    pub async fn publish_raw(&self, queue: &str, body: Vec<u8>, message_id: &str) {
+        let properties = BasicProperties::default()
+            .with_message_id(message_id)
+            .finish();
+        self.channel
+            .basic_publish(properties, body, BasicPublishArguments::new("", queue))
+            .await
+            .expect("publish");
+    }
+
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+}
+
+/// Deletes a queue when dropped, even when the test panicked.
+pub struct QueueGuard(pub String);
+
+impl Drop for QueueGuard {
+    fn drop(&mut self) {
+        let queue = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let broker = Broker::connect().await;
+                let _ = broker
+                    .channel
+                    .queue_delete(QueueDeleteArguments::new(&queue))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh queue name that is deleted at the end of the test.
+pub fn test_queue(prefix: &str) -> (String, QueueGuard) {
+    let name = unique(prefix);
+    (name.clone(), QueueGuard(name))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fault injection
+
+/// A TCP proxy in front of the broker that a test can cut and restore. While cut, open
+/// connections are torn down and new ones are accepted and closed at once, like a broker whose
+/// node went away behind a load balancer.
+pub struct Proxy {
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    /// While set, bytes are held back in both directions but sockets stay open: a broker that
+    /// went silent (hung node, dropped packets), noticed only through missed heartbeats.
+    frozen: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<AbortHandle>>>,
+    accept: AbortHandle,
+}
+
+impl Proxy {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let target: SocketAddr = format!("{}:{}", broker_host(), broker_port())
+            .parse()
+            .expect("broker address");
+        let up = Arc::new(AtomicBool::new(true));
+        let frozen = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let accept = {
+            let (up, frozen, connections) = (up.clone(), frozen.clone(), connections.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    if !up.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let frozen = frozen.clone();
+                    let task = tokio::spawn(async move {
+                        if let Ok(server) = TcpStream::connect(target).await {
+                            let (client_read, client_write) = client.into_split();
+                            let (server_read, server_write) = server.into_split();
+                            tokio::select! {
+                                _ = pump(client_read, server_write, frozen.clone()) => {}
+                                _ = pump(server_read, client_write, frozen) => {}
+                            }
+                        }
+                    });
+                    connections.lock().unwrap().push(task.abort_handle());
+                }
+            })
+            .abort_handle()
+        };
+        Self {
+            port,
+            up,
+            frozen,
+            connections,
+            accept,
+        }
+    }
+
+    /// Holds all traffic back without closing anything.
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    pub fn url(&self) -> String {
+        amqp_url_via(self.port)
+    }
+
+    /// Drops every proxied connection and refuses new ones until `restore`.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies one direction, holding bytes back while `frozen`.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `playground` binary against the real RabbitMQ (127.0.0.1:5672 by
+//! default; PLAYGROUND_TEST_AMQP_HOST / _PORT override). Every test uses its own queue and deletes
+//! it. Set TEST_LOG=1 to see the processes' logs.
+
+mod config;
+mod consume;
+mod faults;
+mod helpers;
+mod produce_server;
