@@ -43,8 +43,8 @@ pub struct ManagerConfig {
     pub connection_name: String,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
-    /// Bounds one whole connect (TCP, TLS, handshake, declarations): a black-holed address must not
-    /// stall the loop for the operating system's minutes-long TCP timeout.
+    /// Bounds the handshake (TCP, TLS, login) and, separately, the set-up (channel, declarations):
+    /// a black-holed address must not stall the loop for the OS's minutes-long TCP timeout.
     pub connect_timeout: Duration,
     pub topology: Topology,
     pub channel: ChannelSetup,
@@ -279,10 +279,7 @@ async fn run(
             last_error: last_error.clone(),
         });
         let attempt_result = tokio::select! {
-            result = tokio::time::timeout(config.connect_timeout, connect(&config, generation + 1)) => {
-                result.unwrap_or_else(|_| Err(ConnectError::Transient(format!(
-                    "no answer within {}", humantime::format_duration(config.connect_timeout)))))
-            }
+            result = connect(&config, generation + 1) => result,
             _ = close.cancelled() => break,
         };
         match attempt_result {
@@ -404,7 +401,16 @@ async fn connect(config: &ManagerConfig, generation: u64) -> Result<Live, Connec
     let args = settings
         .open_arguments(&config.connection_name)
         .map_err(|e| ConnectError::Permanent(format!("{e:#}")))?;
-    let connection = match Connection::open(&args).await {
+    let too_slow = || {
+        ConnectError::Transient(format!(
+            "no answer within {}",
+            humantime::format_duration(config.connect_timeout)
+        ))
+    };
+    let opened = tokio::time::timeout(config.connect_timeout, Connection::open(&args))
+        .await
+        .map_err(|_| too_slow())?;
+    let connection = match opened {
         Ok(connection) => connection,
         Err(error) => {
             let failure = classify_open_error(&error, settings);
@@ -427,6 +433,37 @@ async fn connect(config: &ManagerConfig, generation: u64) -> Result<Live, Connec
     // Must listen right after open: the notification is a broadcast that only reaches listeners
     // subscribed before it is sent.
     tokio::spawn(watch_socket(connection.clone(), signals.clone()));
+    let set_up = tokio::time::timeout(
+        config.connect_timeout,
+        set_up(config, &connection, &signals),
+    )
+    .await
+    .unwrap_or_else(|_| Err(too_slow()));
+    match set_up {
+        Ok((channel, confirms, declared)) => Ok(Live {
+            connection,
+            session: Session {
+                generation,
+                channel,
+                confirms,
+                signals,
+                declared: Arc::new(declared),
+            },
+        }),
+        Err(error) => {
+            // Releases the socket watcher's handle, so the half-set-up connection is closed.
+            signals.end("set-up failed");
+            Err(error)
+        }
+    }
+}
+
+/// Everything after the handshake: channel, callbacks, topology, qos, confirm mode.
+async fn set_up(
+    config: &ManagerConfig,
+    connection: &Connection,
+    signals: &Arc<SessionSignals>,
+) -> Result<(Channel, Option<Arc<ConfirmTracker>>, DeclaredTopology), ConnectError> {
     connection
         .register_callback(ConnectionEvents(signals.clone()))
         .await
@@ -450,7 +487,7 @@ async fn connect(config: &ManagerConfig, generation: u64) -> Result<Live, Connec
 
     let declared = match config.topology.declare(&channel).await {
         Ok(declared) => declared,
-        Err((what, error)) => return Err(classify_declare_error(&what, &error, &signals).await),
+        Err((what, error)) => return Err(classify_declare_error(&what, &error, signals).await),
     };
     if let Some(prefetch) = config.channel.prefetch {
         channel
@@ -471,16 +508,7 @@ async fn connect(config: &ManagerConfig, generation: u64) -> Result<Live, Connec
                 .unwrap_or_else(|| "connection ended during set-up".to_owned()),
         ));
     }
-    Ok(Live {
-        connection,
-        session: Session {
-            generation,
-            channel,
-            confirms,
-            signals,
-            declared: Arc::new(declared),
-        },
-    })
+    Ok((channel, confirms, declared))
 }
 
 /// Turns the end of the socket into the end of the session. Holds a connection handle only until
