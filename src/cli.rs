@@ -222,7 +222,7 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
 fn parse_heartbeat(value: &str) -> Result<Duration, String> {
     let duration = parse_duration(value)?;
     if duration < Duration::from_secs(2) || duration > Duration::from_secs(u64::from(u16::MAX)) {
-        return Err("must be between 2s and 18h".to_owned());
+        return Err("must be between 2s and 65535s".to_owned());
     }
     Ok(duration)
 }

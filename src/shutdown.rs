@@ -5,8 +5,9 @@
 
 use tokio_util::sync::CancellationToken;
 
-/// A token cancelled by the first SIGINT or SIGTERM. A second signal is left to its default
-/// action only after the role ends, so an impatient second Ctrl-C does not bypass the drain.
+/// A token cancelled by the first SIGINT or SIGTERM. Later signals are swallowed, so a second
+/// Ctrl-C (or `make run` passing SIGTERM after the terminal's SIGINT) cannot cut the drain short;
+/// every drain step is bounded by a timeout instead.
 pub fn on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let trigger = token.clone();

@@ -9,7 +9,7 @@
 //! `split_off`. When the channel or connection ends, the broker will never answer the outstanding
 //! tags: `fail_all` resolves them as `Lost` so nobody waits for a confirm that cannot come.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
@@ -21,14 +21,27 @@ pub enum Confirm {
     Ack,
     /// The broker refused it (e.g. a queue's `reject-publish` overflow).
     Nack,
+    /// The broker acked it but could not route it anywhere (a `mandatory` publish whose queue does
+    /// not exist): it is not queued.
+    Returned,
     /// The channel ended before the broker answered: the message may or may not be queued.
     Lost,
+}
+
+/// One publish waiting for its confirm.
+#[derive(Debug)]
+struct Pending {
+    confirm: oneshot::Sender<Confirm>,
+    message_id: String,
 }
 
 #[derive(Debug)]
 struct TrackerState {
     next_tag: u64,
-    outstanding: BTreeMap<u64, oneshot::Sender<Confirm>>,
+    outstanding: BTreeMap<u64, Pending>,
+    /// Message ids the broker returned as unroutable; their ack follows the return on the same
+    /// channel, and turns into `Confirm::Returned`.
+    returned: HashSet<String>,
     /// Set once the channel is gone; reservations fail from then on.
     closed: bool,
 }
@@ -45,6 +58,7 @@ impl Default for ConfirmTracker {
             state: Mutex::new(TrackerState {
                 next_tag: 1,
                 outstanding: BTreeMap::new(),
+                returned: HashSet::new(),
                 closed: false,
             }),
         }
@@ -62,7 +76,7 @@ impl ConfirmTracker {
 
     /// Takes the next delivery tag and a receiver for its confirm; `None` once the channel is gone.
     /// The caller must publish exactly one message for this tag, or `unreserve` it.
-    pub fn reserve(&self) -> Option<(u64, oneshot::Receiver<Confirm>)> {
+    pub fn reserve(&self, message_id: &str) -> Option<(u64, oneshot::Receiver<Confirm>)> {
         let mut state = self.lock();
         if state.closed {
             return None;
@@ -70,7 +84,13 @@ impl ConfirmTracker {
         let tag = state.next_tag;
         state.next_tag += 1;
         let (tx, rx) = oneshot::channel();
-        state.outstanding.insert(tag, tx);
+        state.outstanding.insert(
+            tag,
+            Pending {
+                confirm: tx,
+                message_id: message_id.to_owned(),
+            },
+        );
         Some((tag, rx))
     }
 
@@ -89,24 +109,32 @@ impl ConfirmTracker {
         self.lock().outstanding.remove(&tag);
     }
 
+    /// Notes that the broker returned this message as unroutable (its ack comes next).
+    pub fn mark_returned(&self, message_id: &str) {
+        self.lock().returned.insert(message_id.to_owned());
+    }
+
     /// Resolves one tag, or with `multiple` every tag up to and including it.
     pub fn resolve(&self, tag: u64, multiple: bool, outcome: Confirm) {
-        let resolved = {
-            let mut state = self.lock();
-            if multiple {
-                let rest = state.outstanding.split_off(&(tag + 1));
-                std::mem::replace(&mut state.outstanding, rest)
-            } else {
-                state
-                    .outstanding
-                    .remove(&tag)
-                    .map(|tx| BTreeMap::from([(tag, tx)]))
-                    .unwrap_or_default()
-            }
+        let mut state = self.lock();
+        let resolved = if multiple {
+            let rest = state.outstanding.split_off(&(tag + 1));
+            std::mem::replace(&mut state.outstanding, rest)
+        } else {
+            state
+                .outstanding
+                .remove(&tag)
+                .map(|pending| BTreeMap::from([(tag, pending)]))
+                .unwrap_or_default()
         };
-        for tx in resolved.into_values() {
+        for pending in resolved.into_values() {
+            let returned = state.returned.remove(&pending.message_id);
+            let outcome = match outcome {
+                Confirm::Ack if returned => Confirm::Returned,
+                other => other,
+            };
             // The publisher may have given up (timeout, cancelled request): nothing to tell.
-            let _ = tx.send(outcome);
+            let _ = pending.confirm.send(outcome);
         }
     }
 
@@ -115,10 +143,11 @@ impl ConfirmTracker {
         let failed = {
             let mut state = self.lock();
             state.closed = true;
+            state.returned.clear();
             std::mem::take(&mut state.outstanding)
         };
-        for tx in failed.into_values() {
-            let _ = tx.send(Confirm::Lost);
+        for pending in failed.into_values() {
+            let _ = pending.confirm.send(Confirm::Lost);
         }
     }
 
@@ -135,7 +164,9 @@ mod tests {
     #[tokio::test]
     async fn multiple_ack_resolves_the_prefix_only() {
         let t = ConfirmTracker::default();
-        let rx: Vec<_> = (1..=4).map(|_| t.reserve().unwrap()).collect();
+        let rx: Vec<_> = (1..=4)
+            .map(|i| t.reserve(&format!("m{i}")).unwrap())
+            .collect();
         assert_eq!(
             rx.iter().map(|(tag, _)| *tag).collect::<Vec<_>>(),
             [1, 2, 3, 4]
@@ -153,24 +184,41 @@ mod tests {
     #[tokio::test]
     async fn fail_all_resolves_everything_as_lost_and_closes() {
         let t = ConfirmTracker::default();
-        let rx: Vec<_> = (0..3).map(|_| t.reserve().unwrap()).collect();
+        let rx: Vec<_> = (0..3)
+            .map(|i| t.reserve(&format!("m{i}")).unwrap())
+            .collect();
         t.resolve(1, false, Confirm::Ack);
         t.fail_all();
         assert_eq!(
             futures_outcomes(rx).await,
             [Confirm::Ack, Confirm::Lost, Confirm::Lost]
         );
-        assert!(t.reserve().is_none());
+        assert!(t.reserve("late").is_none());
     }
 
     #[test]
     fn unreserve_keeps_numbering_in_step() {
         let t = ConfirmTracker::default();
-        let (a, _ra) = t.reserve().unwrap();
-        let (b, _rb) = t.reserve().unwrap();
+        let (a, _ra) = t.reserve("a").unwrap();
+        let (b, _rb) = t.reserve("b").unwrap();
         t.unreserve(b);
-        let (c, _rc) = t.reserve().unwrap();
+        let (c, _rc) = t.reserve("c").unwrap();
         assert_eq!((a, b, c), (1, 2, 2));
+    }
+
+    #[tokio::test]
+    async fn a_returned_message_is_not_reported_as_acked() {
+        let t = ConfirmTracker::default();
+        let rx: Vec<_> = ["kept", "dropped"]
+            .iter()
+            .map(|id| t.reserve(id).unwrap())
+            .collect();
+        t.mark_returned("dropped");
+        t.resolve(2, true, Confirm::Ack);
+        assert_eq!(
+            futures_outcomes(rx).await,
+            [Confirm::Ack, Confirm::Returned]
+        );
     }
 
     async fn futures_outcomes(rx: Vec<(u64, oneshot::Receiver<Confirm>)>) -> Vec<Confirm> {

@@ -156,6 +156,12 @@ impl Session {
     pub fn is_ended(&self) -> bool {
         self.signals.is_ended()
     }
+
+    /// Ends this session on purpose: the manager reconnects and declares the topology again
+    /// (e.g. a role found its queue deleted under it).
+    pub fn end(&self, reason: impl Into<String>) {
+        self.signals.end(reason);
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -387,11 +393,17 @@ async fn shut(live: Live) {
     session.signals.end("closed on shutdown");
     fail_outstanding(&session);
     let Session { channel, .. } = session;
-    if let Err(e) = channel.close().await {
-        debug!(error = %e, "channel was already closed");
+    // A broker that stopped answering must not hold the exit hostage.
+    let bound = Duration::from_secs(5);
+    match tokio::time::timeout(bound, channel.close()).await {
+        Ok(Err(e)) => debug!(error = %e, "channel was already closed"),
+        Err(_) => warn!("channel close not answered within 5s"),
+        Ok(Ok(())) => {}
     }
-    if let Err(e) = connection.close().await {
-        debug!(error = %e, "connection was already closed");
+    match tokio::time::timeout(bound, connection.close()).await {
+        Ok(Err(e)) => debug!(error = %e, "connection was already closed"),
+        Err(_) => warn!("connection close not answered within 5s"),
+        Ok(Ok(())) => {}
     }
     info!("closed the RabbitMQ connection");
 }

@@ -33,6 +33,12 @@ pub enum PublishError {
     /// The broker refused the message.
     #[error("the broker rejected the message (nack)")]
     Nacked,
+    /// Published with `mandatory` and no queue matched: the broker dropped it.
+    #[error("no queue is bound for exchange {exchange:?} and routing key {routing_key:?}; the message was not queued")]
+    Unroutable {
+        exchange: String,
+        routing_key: String,
+    },
 }
 
 /// One message to publish; properties that every message of this lab carries.
@@ -109,14 +115,19 @@ impl ConfirmedPublisher {
             .with_timestamp(message.timestamp)
             .with_app_id(&self.app_id)
             .finish();
-        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key);
+        // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
+        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key)
+            .mandatory(true)
+            .finish();
 
         let (tag, confirm) = {
             // Declared first so it is released last, after the reservation's drop.
             let _enqueue = tokio::time::timeout_at(deadline, self.enqueue.lock())
                 .await
                 .map_err(|_| PublishError::Timeout(self.timeout))?;
-            let (tag, confirm) = confirms.reserve().ok_or(PublishError::NotConnected)?;
+            let (tag, confirm) = confirms
+                .reserve(&message.message_id)
+                .ok_or(PublishError::NotConnected)?;
             let mut reservation = Reservation {
                 confirms: &confirms,
                 tag,
@@ -140,6 +151,10 @@ impl ConfirmedPublisher {
             outcome = confirm => match outcome {
                 Ok(Confirm::Ack) => Ok(()),
                 Ok(Confirm::Nack) => Err(PublishError::Nacked),
+                Ok(Confirm::Returned) => Err(PublishError::Unroutable {
+                    exchange: message.exchange,
+                    routing_key: message.routing_key,
+                }),
                 Ok(Confirm::Lost) | Err(_) => Err(PublishError::ConnectionLost),
             },
             _ = tokio::time::sleep_until(deadline) => {

@@ -179,9 +179,20 @@ impl ChannelCallback for ChannelEvents {
         &mut self,
         _channel: &Channel,
         ret: Return,
-        _basic_properties: BasicProperties,
+        basic_properties: BasicProperties,
         _content: Vec<u8>,
     ) {
-        tracing::warn!(reply_code = ret.reply_code(), reply_text = %ret.reply_text(), "message returned as unroutable");
+        let message_id = basic_properties.message_id().cloned().unwrap_or_default();
+        tracing::warn!(
+            reply_code = ret.reply_code(),
+            reply_text = %ret.reply_text(),
+            exchange = %ret.exchange(),
+            routing_key = %ret.routing_key(),
+            %message_id,
+            "broker returned an unroutable message"
+        );
+        if let Some(confirms) = &self.confirms {
+            confirms.mark_returned(&message_id);
+        }
     }
 }

@@ -145,8 +145,11 @@ async fn consume_session(
                 if !session.is_ended() {
                     // Deliveries already pushed to us but not handled are requeued by the broker
                     // when the channel closes; they are not acked, so nothing is lost.
-                    if let Err(error) = channel.basic_cancel(BasicCancelArguments::new(consumer_tag)).await {
-                        warn!(%error, "could not cancel the consumer");
+                    let cancel = channel.basic_cancel(BasicCancelArguments::new(consumer_tag));
+                    match tokio::time::timeout(std::time::Duration::from_secs(5), cancel).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => warn!(%error, "could not cancel the consumer"),
+                        Err(_) => warn!("consumer cancel not answered within 5s"),
                     }
                 }
                 return SessionEnd::Shutdown;

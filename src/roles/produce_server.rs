@@ -43,6 +43,7 @@ struct App {
     config: ProduceServerConfig,
     publisher: ConfirmedPublisher,
     health: Health,
+    manager: Arc<ConnectionManager>,
 }
 
 /// Runs until `shutdown`, then drains in-flight requests (their confirms included) and closes
@@ -78,6 +79,7 @@ pub async fn run(
             manager.state(),
             true,
         ),
+        manager: manager.clone(),
         config,
     });
     info!(
@@ -206,6 +208,16 @@ async fn send_message(app: &App, request: Request<Incoming>) -> Result<HttpRespo
                     ApiError::ConfirmTimeout(format!("{error}; it may or may not have been queued"))
                 }
                 PublishError::Nacked => ApiError::Nacked(error.to_string()),
+                PublishError::Unroutable { .. } => {
+                    // Our queue was deleted under us: reconnecting declares it again.
+                    if let Some(session) = app.manager.current() {
+                        session.end(format!(
+                            "queue {} vanished; declaring it again",
+                            app.config.queue
+                        ));
+                    }
+                    ApiError::BrokerUnavailable(format!("{error}; retry in a moment"))
+                }
             }
         })?;
     info!(message_id = %envelope.id, queue = %app.config.queue, "message confirmed");

@@ -130,3 +130,35 @@ async fn sigterm_cancels_acks_and_exits_zero_leaving_the_rest_queued() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_deleted_queue_is_declared_again_and_consuming_resumes() {
+    let (queue, _cleanup) = test_queue("redeclare");
+    let consumer = Consumer::start(&amqp_url(), &queue, &[]).await;
+    let broker = Broker::connect().await;
+    broker
+        .channel()
+        .queue_delete(amqprs::channel::QueueDeleteArguments::new(&queue))
+        .await
+        .unwrap();
+    // The broker cancels the consumer; the manager reconnects and declares the queue again.
+    consumer
+        .process
+        .wait_log(
+            "consuming",
+            |v| v["generation"] == 2,
+            Duration::from_secs(10),
+        )
+        .await;
+    broker
+        .publish_raw(&queue, b"into the new queue".to_vec(), "renewed")
+        .await;
+    consumer
+        .process
+        .wait_log(
+            "acked",
+            |v| v["message_id"] == "renewed",
+            Duration::from_secs(10),
+        )
+        .await;
+}

@@ -190,3 +190,36 @@ async fn concurrent_posts_are_all_confirmed_and_queued() {
     ids.sort();
     assert_eq!(queued, ids, "every confirmed message is in the queue, once");
 }
+
+#[tokio::test]
+async fn a_deleted_queue_is_a_503_not_a_silent_loss_and_is_declared_again() {
+    let (queue, _cleanup) = test_queue("vanish");
+    let server = ProduceServer::start(&amqp_url(), &queue, &[]).await;
+    server.wait_ready(200, Duration::from_secs(10)).await;
+    let broker = Broker::connect().await;
+    broker
+        .channel()
+        .queue_delete(amqprs::channel::QueueDeleteArguments::new(&queue))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let (status, body) = server.send(&client, "nowhere to go").await;
+    assert_eq!(
+        status, 503,
+        "an unroutable message is not reported as sent: {body}"
+    );
+    // The queue is declared again and the next message lands in it.
+    let (status, body) = eventually(
+        Duration::from_secs(10),
+        "a 200 after redeclaring",
+        || async {
+            let (status, body) = server.send(&client, "found a home").await;
+            (status == 200).then_some((status, body))
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    let queued = broker.drain(&queue).await;
+    assert_eq!(queued.len(), 1, "only the confirmed message is queued");
+    assert_eq!(queued[0].0, body["data"]["id"].as_str().unwrap());
+}
