@@ -136,11 +136,7 @@ async fn a_deleted_queue_is_declared_again_and_consuming_resumes() {
     let (queue, _cleanup) = test_queue("redeclare");
     let consumer = Consumer::start(&amqp_url(), &queue, &[]).await;
     let broker = Broker::connect().await;
-    broker
-        .channel()
-        .queue_delete(amqprs::channel::QueueDeleteArguments::new(&queue))
-        .await
-        .unwrap();
+    broker.delete(&queue).await;
     // The broker cancels the consumer; the manager reconnects and declares the queue again.
     consumer
         .process

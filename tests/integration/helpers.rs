@@ -442,6 +442,14 @@ impl Broker {
             .expect("publish");
     }
 
+    /// Deletes `queue` (messages and all), as an operator would.
+    pub async fn delete(&self, queue: &str) {
+        self.channel
+            .queue_delete(QueueDeleteArguments::new(queue))
+            .await
+            .expect("queue.delete");
+    }
+
     pub fn channel(&self) -> &Channel {
         &self.channel
     }
@@ -459,11 +467,7 @@ impl Drop for QueueGuard {
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
-                let broker = Broker::connect().await;
-                let _ = broker
-                    .channel
-                    .queue_delete(QueueDeleteArguments::new(&queue))
-                    .await;
+                Broker::connect().await.delete(&queue).await;
             });
         })
         .join();

@@ -197,11 +197,7 @@ async fn a_deleted_queue_is_a_503_not_a_silent_loss_and_is_declared_again() {
     let server = ProduceServer::start(&amqp_url(), &queue, &[]).await;
     server.wait_ready(200, Duration::from_secs(10)).await;
     let broker = Broker::connect().await;
-    broker
-        .channel()
-        .queue_delete(amqprs::channel::QueueDeleteArguments::new(&queue))
-        .await
-        .unwrap();
+    broker.delete(&queue).await;
     let client = reqwest::Client::new();
     let (status, body) = server.send(&client, "nowhere to go").await;
     assert_eq!(
