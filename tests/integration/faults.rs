@@ -199,6 +199,7 @@ async fn a_broker_nack_is_a_500_not_a_success() {
         );
         return;
     }
+    let _policy_cleanup = PolicyGuard(policy);
     let server = ProduceServer::start(&amqp_url(), &queue, &[]).await;
     server.wait_ready(200, Duration::from_secs(10)).await;
     let client = reqwest::Client::new();
@@ -208,9 +209,17 @@ async fn a_broker_nack_is_a_500_not_a_success() {
         (status != 200).then_some((status, body))
     })
     .await;
-    let _ = std::process::Command::new("rabbitmqctl")
-        .args(["clear_policy", &policy])
-        .output();
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"], "Publish rejected");
+}
+
+/// Clears a broker policy when dropped, even when the test panicked.
+struct PolicyGuard(String);
+
+impl Drop for PolicyGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["clear_policy", &self.0])
+            .output();
+    }
 }
