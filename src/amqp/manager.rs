@@ -252,6 +252,19 @@ impl ConnectionManager {
     }
 }
 
+/// Waits until `sessions` holds a live session and returns it; `None` once the manager is gone.
+/// Roles loop on this: consume on the session until it ends, then wait for the next.
+pub async fn next_live_session(sessions: &mut watch::Receiver<Option<Session>>) -> Option<Session> {
+    loop {
+        if let Some(session) = sessions.borrow_and_update().clone() {
+            if !session.is_ended() {
+                return Some(session);
+            }
+        }
+        sessions.changed().await.ok()?;
+    }
+}
+
 /// A failed connect: worth retrying, or not.
 enum ConnectError {
     Transient(String),
@@ -499,7 +512,10 @@ async fn set_up(
 
     let declared = match config.topology.declare(&channel).await {
         Ok(declared) => declared,
-        Err((what, error)) => return Err(classify_declare_error(&what, &error, signals).await),
+        Err((what, error)) => {
+            let hint = config.topology.refusal_hint.as_deref();
+            return Err(classify_declare_error(&what, &error, signals, hint).await);
+        }
     };
     if let Some(prefetch) = config.channel.prefetch {
         channel
@@ -601,6 +617,7 @@ async fn classify_declare_error(
     what: &Declaration,
     error: &amqprs::error::Error,
     signals: &SessionSignals,
+    hint: Option<&str>,
 ) -> ConnectError {
     let mut close = signals.broker_close();
     for _ in 0..20 {
@@ -616,8 +633,9 @@ async fn classify_declare_error(
     match code {
         406 => ConnectError::Permanent(format!(
             "RabbitMQ refused to declare {what}: {code} {text}. It exists with other settings: \
-             delete it (rabbitmqctl delete_queue / delete_exchange, or the management UI) or run \
-             with settings that match it"
+             delete it ({}) or run with settings that match it{}",
+            what.how_to_delete(),
+            hint.map(|h| format!(". {h}")).unwrap_or_default()
         )),
         403 => ConnectError::Permanent(format!(
             "RabbitMQ refused to declare {what}: {code} {text}. The user lacks configure \

@@ -1,9 +1,10 @@
 //! The shared AMQP layer every role is built on: settings, the connection manager with its
-//! reconnect loop, topology as data, and confirmed publishing.
+//! reconnect loop, topology as data (and the work queue's shape), and confirmed publishing.
 //!
 //! Nothing here knows about HTTP, the command line or any role.
 
 pub mod backoff;
+pub mod burst;
 pub mod confirms;
 pub mod manager;
 pub mod probe;
@@ -11,10 +12,14 @@ pub mod publisher;
 pub mod settings;
 pub mod signals;
 pub mod topology;
+pub mod work_queue;
 
+pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use manager::{
-    AmqpOptions, ChannelSetup, ConnectionManager, ConnectionState, ManagerConfig, Session,
+    next_live_session, AmqpOptions, ChannelSetup, ConnectionManager, ConnectionState,
+    ManagerConfig, Session,
 };
 pub use publisher::{ConfirmedPublisher, OutgoingMessage, PublishError};
 pub use settings::{AmqpSettings, Secret};
 pub use topology::{QueueSpec, Topology};
+pub use work_queue::{DeadLetter, QueueType, WorkQueue};

@@ -18,7 +18,7 @@ use super::confirms::{Confirm, ConfirmTracker};
 use super::manager::Session;
 
 /// Why a publish did not end in a broker ack. Each maps to a distinct HTTP status.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum PublishError {
     /// No connection: nothing was sent.
     #[error("RabbitMQ not connected")]

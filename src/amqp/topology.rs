@@ -59,6 +59,8 @@ pub struct Topology {
     pub exchanges: Vec<ExchangeSpec>,
     pub queues: Vec<QueueSpec>,
     pub bindings: Vec<BindingSpec>,
+    /// Added to the broker's "exists with other arguments" refusal: which options must match.
+    pub refusal_hint: Option<String>,
 }
 
 /// What the broker answered for one declared queue.
@@ -82,6 +84,19 @@ pub enum Declaration {
     Exchange(String),
     Queue(String),
     Binding { queue: String, exchange: String },
+}
+
+impl Declaration {
+    /// How an operator removes the thing, so it can be declared afresh.
+    pub fn how_to_delete(&self) -> String {
+        match self {
+            Declaration::Queue(name) => format!("rabbitmqctl delete_queue {name}"),
+            Declaration::Exchange(name) => {
+                format!("rabbitmqadmin delete exchange name={name}, or the management UI")
+            }
+            Declaration::Binding { .. } => "the management UI".to_owned(),
+        }
+    }
 }
 
 impl std::fmt::Display for Declaration {
