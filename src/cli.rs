@@ -6,11 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::amqp::{AmqpOptions, AmqpSettings};
-use crate::roles::consume::ConsumeConfig;
+use crate::amqp::{AmqpOptions, AmqpSettings, DeadLetter, QueueType, WorkQueue};
+use crate::roles::consume::{ConsumeConfig, WorkerBehaviour};
 use crate::roles::produce_server::ProduceServerConfig;
+use crate::roles::send::SendConfig;
 use crate::roles::Role;
 use crate::telemetry::LogFormat;
 
@@ -85,9 +87,83 @@ pub enum Command {
     /// HTTP service: POST /send-message publishes a confirmed message to the queue
     /// (replaces the Node hello-world service).
     ProduceServer(ProduceServerArgs),
-    /// Worker: logs and acks every message of the queue (replaces the Node message-consumer).
+    /// Worker: logs and acks every message of the queue (replaces the Node message-consumer);
+    /// can simulate work, failures and crashes.
     Consume(ConsumeArgs),
+    /// Publishes MESSAGE to the queue over AMQP, COUNT times, each confirmed (the tutorial's
+    /// new_task): `playground send --count 30 "Task..."`.
+    Send(SendArgs),
 }
+
+/// The work queue's name and shape. Every role that touches the queue must declare it with the
+/// same shape, or RabbitMQ refuses the second declaration: set these once per deployment (env).
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Durable work queue (declared if missing).
+    #[arg(long, env = "QUEUE_NAME", default_value = "hello-world-queue", value_parser = parse_queue_name)]
+    pub queue: String,
+
+    /// Queue type: classic (what the Node services declared) or quorum (replicated, counts
+    /// deliveries; RabbitMQ's recommendation for work queues).
+    #[arg(long, env = "QUEUE_TYPE", value_enum, default_value_t = QueueTypeArg::Classic)]
+    pub queue_type: QueueTypeArg,
+
+    /// Give the queue a dead-letter exchange (<queue>.dlx) and queue, so rejected messages are
+    /// kept somewhere visible instead of dropped.
+    #[arg(long, env = "DEAD_LETTER", value_parser = BoolishValueParser::new())]
+    pub dead_letter: bool,
+
+    /// Name of the dead-letter queue [default: <queue>.dead-letter]; implies --dead-letter.
+    #[arg(long, env = "DEAD_LETTER_QUEUE", value_parser = parse_queue_name, value_name = "NAME")]
+    pub dead_letter_queue: Option<String>,
+
+    /// Quorum queues only: deliveries after which a message is dead-lettered (or dropped without
+    /// --dead-letter) [default: 5].
+    #[arg(long, env = "DELIVERY_LIMIT", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub delivery_limit: Option<u32>,
+}
+
+/// `--queue-type` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueTypeArg {
+    /// Plain durable classic queue.
+    Classic,
+    /// Quorum queue (replicated, with a delivery limit).
+    Quorum,
+}
+
+impl QueueArgs {
+    fn into_work_queue(self) -> anyhow::Result<WorkQueue> {
+        let queue_type = match self.queue_type {
+            QueueTypeArg::Classic => QueueType::Classic,
+            QueueTypeArg::Quorum => QueueType::Quorum,
+        };
+        let delivery_limit = match queue_type {
+            QueueType::Quorum => Some(self.delivery_limit.unwrap_or(DEFAULT_DELIVERY_LIMIT)),
+            QueueType::Classic => self.delivery_limit,
+        };
+        let dead_letter =
+            (self.dead_letter || self.dead_letter_queue.is_some()).then(|| DeadLetter {
+                exchange: WorkQueue::dead_letter_exchange_for(&self.queue),
+                queue: self
+                    .dead_letter_queue
+                    .clone()
+                    .unwrap_or_else(|| WorkQueue::default_dead_letter_queue(&self.queue)),
+            });
+        let work_queue = WorkQueue {
+            name: self.queue,
+            queue_type,
+            dead_letter,
+            delivery_limit,
+        };
+        work_queue.validate().map_err(anyhow::Error::msg)?;
+        Ok(work_queue)
+    }
+}
+
+/// Deliveries a quorum queue allows a message before giving up on it.
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 5;
 
 /// `produce-server` options.
 #[derive(Debug, Args)]
@@ -105,9 +181,8 @@ pub struct ProduceServerArgs {
     )]
     pub bind: IpAddr,
 
-    /// Durable queue the messages go to.
-    #[arg(long, env = "QUEUE_NAME", default_value = "hello-world-queue", value_parser = parse_queue_name)]
-    pub queue: String,
+    #[command(flatten)]
+    pub queue: QueueArgs,
 
     /// Service name stamped into every message and response.
     #[arg(long, env = "SERVICE_NAME", default_value = "hello-world")]
@@ -121,21 +196,100 @@ pub struct ProduceServerArgs {
     #[arg(long, env = "PUBLISH_TIMEOUT", default_value = "5s", value_parser = parse_duration,
           value_name = "DURATION")]
     pub publish_timeout: Duration,
+
+    /// Largest `count` POST /send-burst accepts.
+    #[arg(long, env = "MAX_BURST", default_value_t = 100_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_burst: u64,
 }
 
 /// `consume` options.
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
-    /// Queue to consume (declared durable if missing).
-    #[arg(long, env = "QUEUE_NAME", default_value = "hello-world-queue", value_parser = parse_queue_name)]
-    pub queue: String,
+    #[command(flatten)]
+    pub queue: QueueArgs,
 
     /// Unacked messages the broker may push at once (1 = fair dispatch; 0 = unlimited).
     #[arg(long, env = "PREFETCH", default_value_t = 1)]
     pub prefetch: u16,
 
+    /// Worker name in logs and summaries [default: the host name, i.e. the pod name].
+    #[arg(long, env = "CONSUMER_NAME", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Simulated processing time per message (e.g. 250ms, 2s).
+    #[arg(long, env = "WORK", default_value = "0s", value_parser = parse_duration,
+          value_name = "DURATION")]
+    pub work: Duration,
+
+    /// Extra processing time per '.' in the message text (the tutorial's "Task..." = 3 dots).
+    #[arg(long, env = "WORK_PER_DOT", default_value = "0s", value_parser = parse_duration,
+          value_name = "DURATION")]
+    pub work_per_dot: Duration,
+
+    /// Crash (exit at once, code 3, no ack, no cleanup) on receiving the Nth message, so the
+    /// broker redelivers it to another worker.
+    #[arg(long, env = "CRASH_AFTER", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub crash_after: Option<u64>,
+
+    /// Share of messages (0.0 to 1.0) whose processing fails; they are rejected.
+    #[arg(long, env = "FAIL_RATE", default_value_t = 0.0, value_parser = parse_rate,
+          value_name = "RATE")]
+    pub fail_rate: f64,
+
+    /// Put failed messages back on the queue (redelivered) instead of dead-lettering or dropping
+    /// them.
+    #[arg(long, env = "REQUEUE", value_parser = BoolishValueParser::new())]
+    pub requeue: bool,
+
+    /// How often to log a summary line with counts and rate (0s: never).
+    #[arg(long, env = "SUMMARY_EVERY", default_value = "10s", value_parser = parse_duration,
+          value_name = "DURATION")]
+    pub summary_every: Duration,
+
+    /// On SIGTERM, how long the message in hand may still be worked on; after that it is handed
+    /// back to the queue.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration,
+          value_name = "DURATION")]
+    pub shutdown_grace: Duration,
+
     #[command(flatten)]
     pub health: HealthArgs,
+}
+
+/// `send` options.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub queue: QueueArgs,
+
+    /// How many messages to send; each is numbered ("Task 7 of 30") and carries `seq`.
+    #[arg(long, short = 'n', default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+
+    /// Print one summary line instead of a line per message.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Service name stamped into every message.
+    #[arg(long, env = "SERVICE_NAME", default_value = "playground-send")]
+    pub service_name: String,
+
+    /// How long each message waits for the broker's confirm.
+    #[arg(long, env = "PUBLISH_TIMEOUT", default_value = "5s", value_parser = parse_duration,
+          value_name = "DURATION")]
+    pub publish_timeout: Duration,
+
+    /// How long to wait for the broker before giving up.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub connect_wait: Duration,
+
+    /// The message text (words are joined with spaces); dots make `consume --work-per-dot` work
+    /// longer.
+    #[arg(default_value = "Hello World!", value_name = "MESSAGE")]
+    pub message: Vec<String>,
 }
 
 /// Health endpoints for roles without an HTTP port of their own.
@@ -165,6 +319,8 @@ impl HealthArgs {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub log_format: LogFormat,
+    /// Log to stderr instead of stdout (for `send`, whose stdout is its output).
+    pub logs_to_stderr: bool,
     pub amqp: AmqpOptions,
     pub role: Role,
 }
@@ -194,20 +350,43 @@ impl Cli {
         let role = match self.command {
             Command::ProduceServer(args) => Role::ProduceServer(ProduceServerConfig {
                 listen: SocketAddr::new(args.bind, args.port),
-                queue: args.queue,
+                queue: args.queue.into_work_queue()?,
                 service_name: args.service_name,
                 max_body: args.max_body,
                 publish_timeout: args.publish_timeout,
+                max_burst: args.max_burst,
             }),
             Command::Consume(args) => Role::Consume(ConsumeConfig {
-                queue: args.queue,
-                prefetch: args.prefetch,
                 health_listen: args.health.listen(),
+                queue: args.queue.into_work_queue()?,
+                prefetch: args.prefetch,
+                name: args.name.unwrap_or_else(crate::identity::host_name),
                 pretty_bodies: log_format == LogFormat::Pretty,
+                behaviour: WorkerBehaviour {
+                    work: args.work,
+                    work_per_dot: args.work_per_dot,
+                    crash_after: args.crash_after,
+                    fail_rate: args.fail_rate,
+                    requeue: args.requeue,
+                },
+                summary_every: (!args.summary_every.is_zero()).then_some(args.summary_every),
+                shutdown_grace: args.shutdown_grace,
+            }),
+            Command::Send(args) => Role::Send(SendConfig {
+                queue: args.queue.into_work_queue()?,
+                count: args.count,
+                quiet: args.quiet,
+                service_name: args.service_name,
+                publish_timeout: args.publish_timeout,
+                connect_wait: args.connect_wait,
+                text: args.message.join(" "),
             }),
         };
+        // `send` prints its results on stdout; its logs must not mix with them.
+        let logs_to_stderr = matches!(role, Role::Send(_));
         Ok(Config {
             log_format,
+            logs_to_stderr,
             amqp,
             role,
         })
@@ -225,6 +404,17 @@ fn parse_heartbeat(value: &str) -> Result<Duration, String> {
         return Err("must be between 2s and 65535s".to_owned());
     }
     Ok(duration)
+}
+
+/// A share between 0 and 1.
+fn parse_rate(value: &str) -> Result<f64, String> {
+    let rate: f64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number (examples: 0, 0.1, 1.0)"))?;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err("must be between 0.0 and 1.0".to_owned());
+    }
+    Ok(rate)
 }
 
 /// AMQP queue names are at most 255 bytes; `amq.` names are reserved by the broker.
@@ -270,6 +460,41 @@ mod tests {
         match config.role {
             Role::Consume(c) => assert_eq!(c.prefetch, 5),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn queue_shape_is_shared_and_validated() {
+        let config = Cli::try_parse_from([
+            "playground",
+            "send",
+            "--queue",
+            "jobs",
+            "--queue-type",
+            "quorum",
+            "--dead-letter",
+        ])
+        .unwrap()
+        .into_config()
+        .unwrap();
+        match config.role {
+            Role::Send(send) => {
+                assert_eq!(send.queue.delivery_limit, Some(DEFAULT_DELIVERY_LIMIT));
+                assert_eq!(
+                    send.queue.dead_letter.unwrap().queue,
+                    "jobs.dead-letter".to_owned()
+                );
+                assert_eq!(send.text, "Hello World!");
+            }
+            other => panic!("{other:?}"),
+        }
+        let classic_with_limit =
+            Cli::try_parse_from(["playground", "consume", "--delivery-limit", "3"])
+                .unwrap()
+                .into_config();
+        assert!(classic_with_limit.is_err());
+        for rate in ["-0.1", "1.5", "x"] {
+            assert!(Cli::try_parse_from(["playground", "consume", "--fail-rate", rate]).is_err());
         }
     }
 

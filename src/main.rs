@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    telemetry::init(config.log_format, config.logs_to_stderr);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // Already formatted for people and pipelines by the subscriber (stdout).
+            // Already formatted for people and pipelines by the subscriber.
             tracing::error!(error = %format!("{error:#}"), "exiting");
             ExitCode::FAILURE
         }

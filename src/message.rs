@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 /// `{"message":…,"timestamp":…,"service":…,"id":…}` as published to the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +17,10 @@ pub struct Envelope {
     pub service: String,
     /// A UUID v4; also the AMQP `message_id`, so a message can be followed across logs.
     pub id: String,
+    /// Position in a burst (`/send-burst`, `playground send`), so workers' logs show which task of
+    /// the burst each one got. Absent on single messages, as in the Node services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 impl Envelope {
@@ -26,7 +31,41 @@ impl Envelope {
             timestamp: rfc3339_now(),
             service: service.into(),
             id: uuid::Uuid::new_v4().to_string(),
+            seq: None,
         }
+    }
+
+    /// The JSON bytes published to the queue.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Built as a `Value`, whose rendering cannot fail (unlike `to_vec` on a generic type).
+        let mut value = json!({
+            "message": self.message,
+            "timestamp": self.timestamp,
+            "service": self.service,
+            "id": self.id,
+        });
+        if let Some(seq) = self.seq {
+            value["seq"] = json!(seq);
+        }
+        value.to_string().into_bytes()
+    }
+
+    /// The envelope of task `seq` of a burst of `count`: the text is numbered (`Task... 7 of 30`)
+    /// unless the burst is a single message.
+    pub fn numbered(text: &str, seq: u64, count: u64, service: impl Into<String>) -> Self {
+        Self {
+            seq: Some(seq),
+            ..Self::new(numbered_text(text, seq, count), service)
+        }
+    }
+}
+
+/// The text of task `seq` of `count`: `Task... 7 of 30`; a single message keeps its text.
+pub fn numbered_text(text: &str, seq: u64, count: u64) -> String {
+    if count == 1 {
+        text.to_owned()
+    } else {
+        format!("{text} {seq} of {count}")
     }
 }
 
@@ -56,5 +95,25 @@ mod tests {
         assert_eq!(keys, ["id", "message", "service", "timestamp"]);
         assert!(e.timestamp.ends_with('Z') && e.timestamp.contains('T'));
         assert_eq!(uuid::Uuid::parse_str(&e.id).unwrap().get_version_num(), 4);
+    }
+
+    #[test]
+    fn burst_messages_are_numbered_and_keep_their_dots() {
+        let e = Envelope::numbered("Task...", 7, 30, "s");
+        assert_eq!(e.message, "Task... 7 of 30");
+        assert_eq!(e.seq, Some(7));
+        assert_eq!(serde_json::to_value(&e).unwrap()["seq"], 7);
+        assert_eq!(Envelope::numbered("one", 1, 1, "s").message, "one");
+        for envelope in [e, Envelope::new("plain", "s")] {
+            let bytes = envelope.to_json();
+            assert_eq!(
+                serde_json::from_slice::<Envelope>(&bytes).unwrap(),
+                envelope
+            );
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                serde_json::to_value(&envelope).unwrap()
+            );
+        }
     }
 }

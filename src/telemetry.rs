@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 /// How log lines look.
@@ -15,13 +16,24 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber. `RUST_LOG` filters (default `info`). Logs go to stdout, where
-/// container runtimes collect them.
-pub fn init(format: LogFormat) {
+/// container runtimes collect them, or to stderr for a command whose stdout is its output.
+pub fn init(format: LogFormat, to_stderr: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, terminal) = if to_stderr {
+        (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        )
+    } else {
+        (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        )
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .with_ansi(std::io::stdout().is_terminal());
+        .with_writer(writer)
+        .with_ansi(terminal);
     // `try_init` fails only if a subscriber is already set (tests); keeping that one is right.
     let _ = match format {
         LogFormat::Pretty => builder.with_target(false).try_init(),

@@ -69,6 +69,19 @@ impl ApiError {
         }
     }
 
+    /// The response with `message` replaced and `extra` fields added (e.g. how much of a burst
+    /// was confirmed before it failed).
+    pub fn into_response_with(self, message: String, extra: serde_json::Value) -> HttpResponse {
+        let (status, title) = self.status_and_title();
+        let mut body = json!({ "error": title, "message": message });
+        if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        let mut response = json_response(status, &body);
+        self.add_headers(&mut response);
+        response
+    }
+
     /// The response the client gets.
     pub fn into_response(self) -> HttpResponse {
         let (status, title) = self.status_and_title();
@@ -76,7 +89,12 @@ impl ApiError {
             status,
             &json!({ "error": title, "message": self.to_string() }),
         );
-        match &self {
+        self.add_headers(&mut response);
+        response
+    }
+
+    fn add_headers(&self, response: &mut HttpResponse) {
+        match self {
             ApiError::MethodNotAllowed { allow, .. } => {
                 response
                     .headers_mut()
@@ -89,6 +107,5 @@ impl ApiError {
             }
             _ => {}
         }
-        response
     }
 }

@@ -8,11 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::StatusCode;
+use std::net::SocketAddr;
+
+use hyper::{Method, StatusCode};
 use serde_json::json;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
 
-use super::error::{json_response, HttpResponse};
+use super::error::{json_response, ApiError, HttpResponse};
+use super::server;
 use crate::amqp::ConnectionState;
 use crate::message::rfc3339_now;
 
@@ -85,5 +90,68 @@ impl Health {
             StatusCode::SERVICE_UNAVAILABLE
         };
         json_response(status, &self.body())
+    }
+}
+
+/// Serves `/health` and `/ready` on their own port, for roles without an HTTP server of their own
+/// (consumers, subscribers), until `stop`. Fails only if the address cannot be bound.
+pub async fn spawn_health_server(
+    addr: SocketAddr,
+    health: Health,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = server::bind(addr).await?;
+    let local = listener.local_addr()?;
+    info!(addr = %local, port = local.port(), "health endpoints listening");
+    Ok(tokio::spawn(server::serve(
+        listener,
+        move |request| {
+            let health = health.clone();
+            async move { health_routes(&health, request.method(), request.uri().path()) }
+        },
+        stop,
+        std::time::Duration::from_secs(1),
+    )))
+}
+
+fn health_routes(health: &Health, method: &Method, path: &str) -> HttpResponse {
+    match (method, path) {
+        (&Method::GET | &Method::HEAD, "/health") => health.health(),
+        (&Method::GET | &Method::HEAD, "/ready") => health.ready(),
+        (_, "/health" | "/ready") => ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.to_owned(),
+            allow: "GET, HEAD",
+        }
+        .into_response(),
+        _ => ApiError::NotFound {
+            method: method.to_string(),
+            path: path.to_owned(),
+        }
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::amqp::ConnectionState;
+
+    #[test]
+    fn unknown_routes_are_json_404s() {
+        let (_tx, rx) = watch::channel(ConnectionState::Connected);
+        let health = Health::new("consume", "h", rx, true);
+        assert_eq!(
+            health_routes(&health, &Method::GET, "/nope").status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            health_routes(&health, &Method::POST, "/ready").status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            health_routes(&health, &Method::GET, "/ready").status(),
+            StatusCode::OK
+        );
     }
 }

@@ -1,76 +1,130 @@
-//! `playground consume`: a worker on the queue, acking each message only after it was handled.
-//! Replaces the Node `message-consumer`; survives broker restarts and cut connections by starting
-//! over on every session the connection manager hands it.
+//! `playground consume`: a worker on the work queue, acking each message only after it was
+//! handled. Replaces the Node `message-consumer`, and carries the work-queue lessons: simulated
+//! work (`--work`, `--work-per-dot`), failures (`--fail-rate`, `--requeue`, dead letters) and a
+//! crash mid-task (`--crash-after`). Survives broker restarts and cut connections by starting over
+//! on every session the connection manager hands it.
+
+mod behaviour;
+mod tally;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use amqprs::channel::ConsumerMessage;
-use amqprs::channel::{BasicAckArguments, BasicCancelArguments, BasicConsumeArguments};
-use hyper::Method;
-use tokio::sync::watch;
+use amqprs::channel::{
+    BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicRejectArguments,
+};
+use amqprs::{FieldValue, ShortStr};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::amqp::{AmqpOptions, ChannelSetup, ConnectionManager, QueueSpec, Session, Topology};
-use crate::http::{server, ApiError, Health, HttpResponse};
+pub use behaviour::{WorkerBehaviour, CRASH_EXIT_CODE};
+use tally::{log_summaries, log_summary, Counts, Tally};
+
+use crate::amqp::{
+    next_live_session, AmqpOptions, ChannelSetup, ConnectionManager, Session, WorkQueue,
+};
+use crate::http::{spawn_health_server, Health};
 use crate::identity;
 use crate::message::rfc3339_now;
 
 /// Settings of `consume`, built from its flags.
 #[derive(Debug, Clone)]
 pub struct ConsumeConfig {
-    pub queue: String,
+    /// The queue and its shape (declared exactly as the producers declare it).
+    pub queue: WorkQueue,
     /// Unacked messages the broker may push to this consumer; 1 gives fair dispatch.
     pub prefetch: u16,
+    /// The worker's name in logs (the host name, i.e. the pod name, unless set).
+    pub name: String,
     /// Where `/health` and `/ready` are served; `None` disables them.
     pub health_listen: Option<SocketAddr>,
     /// Pretty-print JSON bodies over several lines (for people), or keep them on one line (for
     /// JSON log pipelines).
     pub pretty_bodies: bool,
+    /// Simulated work, failures and crash.
+    pub behaviour: WorkerBehaviour,
+    /// How often to log the summary line; `None` never.
+    pub summary_every: Option<Duration>,
+    /// On shutdown, how much longer the message in hand may be worked on before it is handed back.
+    pub shutdown_grace: Duration,
 }
 
 /// How one session's consuming ended.
 enum SessionEnd {
-    /// Shutdown was requested: the consumer was cancelled, the message in hand acked.
+    /// Shutdown was requested: the consumer was cancelled, the message in hand settled.
     Shutdown,
     /// The connection or channel ended; wait for the next session.
     Lost,
 }
 
-/// Consumes until `shutdown`: then cancels the consumer, finishes and acks the message in hand,
-/// closes the connection and returns. Fails only when the broker refused the queue for good.
+/// Everything the delivery loop shares across sessions.
+struct Worker {
+    config: ConsumeConfig,
+    tally: Arc<Tally>,
+    shutdown: CancellationToken,
+}
+
+/// Consumes until `shutdown`: then cancels the consumer, settles the message in hand, closes the
+/// connection and returns. Fails only when the broker refused the queue for good.
 pub async fn run(
     config: ConsumeConfig,
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let host = identity::host_name();
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name("consume"),
-        Topology {
-            queues: vec![QueueSpec::durable(&config.queue)],
-            ..Topology::default()
-        },
+        config.queue.topology(),
         ChannelSetup {
             confirms: false,
             prefetch: Some(config.prefetch),
         },
     )));
-    let health = Health::new("consume", host.clone(), manager.state(), false);
-    let health_stop = CancellationToken::new();
+    let health = Health::new("consume", config.name.clone(), manager.state(), false);
+    let background_stop = CancellationToken::new();
     let health_server = match config.health_listen {
-        Some(addr) => Some(spawn_health_server(addr, health.clone(), health_stop.clone()).await?),
+        Some(addr) => {
+            Some(spawn_health_server(addr, health.clone(), background_stop.clone()).await?)
+        }
         None => None,
     };
-    info!(queue = %config.queue, prefetch = config.prefetch, consumer = %host, url = %amqp.settings, "consumer starting");
+    let tally = Arc::new(Tally::default());
+    if let Some(every) = config.summary_every {
+        tokio::spawn(log_summaries(
+            tally.clone(),
+            every,
+            config.name.clone(),
+            config.queue.name.clone(),
+            background_stop.clone(),
+        ));
+    }
+    let behaviour = &config.behaviour;
+    info!(
+        queue = %config.queue.name,
+        queue_shape = %config.queue.describe(),
+        prefetch = config.prefetch,
+        consumer = %config.name,
+        work_ms = behaviour.work.as_millis() as u64,
+        work_per_dot_ms = behaviour.work_per_dot.as_millis() as u64,
+        fail_rate = behaviour.fail_rate,
+        requeue = behaviour.requeue,
+        crash_after = behaviour.crash_after,
+        url = %amqp.settings,
+        "consumer starting"
+    );
 
-    let consumer_tag = format!("{host}.{}", std::process::id());
+    let started = Instant::now();
+    let worker = Worker {
+        tally: tally.clone(),
+        shutdown: shutdown.clone(),
+        config,
+    };
+    let consumer_tag = format!("{}.{}", worker.config.name, std::process::id());
     let mut sessions = manager.sessions();
     let result = loop {
         let session = tokio::select! {
-            session = next_session(&mut sessions) => session,
+            session = next_live_session(&mut sessions) => session,
             _ = shutdown.cancelled() => break Ok(()),
             error = manager.failed() => break Err(anyhow::anyhow!(error)),
         };
@@ -80,73 +134,66 @@ pub async fn run(
                 .failure()
                 .map_or(Ok(()), |error| Err(anyhow::anyhow!(error)));
         };
-        match consume_session(&config, &session, &consumer_tag, &host, &health, &shutdown).await {
+        match consume_session(&worker, &session, &consumer_tag, &health).await {
             SessionEnd::Shutdown => break Ok(()),
             SessionEnd::Lost => {
                 health.set_role_ready(false);
                 // Wait for the manager to notice, so the next session is a new one (bounded, in
                 // case consuming failed on a channel that is still open: then retry on it).
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), session.ended()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), session.ended()).await;
             }
         }
     };
     health.set_role_ready(false);
     manager.close().await;
-    health_stop.cancel();
+    background_stop.cancel();
     if let Some(server) = health_server {
         let _ = server.await;
     }
     if result.is_ok() {
+        log_summary(
+            &worker.config.name,
+            &worker.config.queue.name,
+            tally.counts(),
+            Counts::default(),
+            started.elapsed(),
+        );
         info!("consumer stopped");
     }
     result
 }
 
-/// Waits for a live session; `None` if the manager is gone.
-async fn next_session(sessions: &mut watch::Receiver<Option<Session>>) -> Option<Session> {
-    loop {
-        if let Some(session) = sessions.borrow_and_update().clone() {
-            if !session.is_ended() {
-                return Some(session);
-            }
-        }
-        sessions.changed().await.ok()?;
-    }
-}
-
 async fn consume_session(
-    config: &ConsumeConfig,
+    worker: &Worker,
     session: &Session,
     consumer_tag: &str,
-    host: &str,
     health: &Health,
-    shutdown: &CancellationToken,
 ) -> SessionEnd {
+    let config = &worker.config;
     let channel = session.channel();
-    let args = BasicConsumeArguments::new(&config.queue, consumer_tag)
+    let args = BasicConsumeArguments::new(&config.queue.name, consumer_tag)
         .manual_ack(true)
         .finish();
     let mut deliveries = match channel.basic_consume_rx(args).await {
         Ok((_, deliveries)) => deliveries,
         Err(error) => {
-            warn!(%error, queue = %config.queue, "could not start consuming; waiting for a new connection");
+            warn!(%error, queue = %config.queue.name, "could not start consuming; waiting for a new connection");
             return SessionEnd::Lost;
         }
     };
     health.set_role_ready(true);
-    info!(queue = %config.queue, prefetch = config.prefetch, consumer = %host, generation = session.generation(), "consuming");
+    info!(queue = %config.queue.name, prefetch = config.prefetch, consumer = %config.name, generation = session.generation(), "consuming");
     loop {
         tokio::select! {
             // Shutdown first: once asked to stop, take no new message.
             biased;
-            _ = shutdown.cancelled() => {
+            _ = worker.shutdown.cancelled() => {
                 health.set_role_ready(false);
                 if !session.is_ended() {
                     // Deliveries already pushed to us but not handled are requeued by the broker
                     // when the channel closes; they are not acked, so nothing is lost.
                     let cancel = channel.basic_cancel(BasicCancelArguments::new(consumer_tag));
-                    match tokio::time::timeout(std::time::Duration::from_secs(5), cancel).await {
+                    match tokio::time::timeout(Duration::from_secs(5), cancel).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(error)) => warn!(%error, "could not cancel the consumer"),
                         Err(_) => warn!("consumer cancel not answered within 5s"),
@@ -159,63 +206,216 @@ async fn consume_session(
                 let Some(delivery) = delivery else {
                     return SessionEnd::Lost;
                 };
-                handle_delivery(config, session, host, delivery).await;
+                handle_delivery(worker, session, delivery).await;
             }
         }
     }
 }
 
-/// Logs one message and acks it. Any body is fine: JSON is pretty-printed, text logged as is,
-/// binary logged lossily with its size — never a crash, never an unacked poison message.
-async fn handle_delivery(
-    config: &ConsumeConfig,
-    session: &Session,
-    host: &str,
-    delivery: ConsumerMessage,
-) {
+/// What a worker needs to know about a message, whatever its body.
+struct Incoming {
+    delivery_tag: u64,
+    redelivered: bool,
+    message_id: String,
+    /// The envelope's `seq`, for burst messages.
+    seq: Option<u64>,
+    /// Quorum queues count failed deliveries in `x-delivery-count`: how close the message is to
+    /// the delivery limit.
+    delivery_count: Option<i64>,
+    /// The envelope's `message`, or the whole body if it is not an envelope: its dots are work.
+    text: String,
+    body: String,
+    bytes: usize,
+}
+
+impl Incoming {
+    fn parse(delivery: ConsumerMessage, pretty: bool) -> Option<Self> {
+        let (Some(deliver), Some(content)) = (delivery.deliver, delivery.content) else {
+            return None;
+        };
+        let properties = delivery.basic_properties.as_ref();
+        let message_id = properties
+            .and_then(|p| p.message_id().cloned())
+            .unwrap_or_default();
+        let delivery_count = properties.and_then(|p| p.headers()).and_then(|headers| {
+            let key = ShortStr::try_from("x-delivery-count").ok()?;
+            match headers.get(&key)? {
+                FieldValue::l(n) => Some(*n),
+                FieldValue::I(n) => Some(i64::from(*n)),
+                FieldValue::i(n) => Some(i64::from(*n)),
+                _ => None,
+            }
+        });
+        let envelope = serde_json::from_slice::<serde_json::Value>(&content).ok();
+        let seq = envelope.as_ref().and_then(|v| v["seq"].as_u64());
+        let text = envelope
+            .as_ref()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&content).into_owned());
+        Some(Self {
+            delivery_tag: deliver.delivery_tag(),
+            redelivered: deliver.redelivered(),
+            message_id,
+            seq,
+            delivery_count,
+            text,
+            body: render_body(&content, pretty),
+            bytes: content.len(),
+        })
+    }
+}
+
+/// How the simulated work ended.
+enum WorkOutcome {
+    Done,
+    /// Shutdown came and the rest of the work would outlast the grace period.
+    Interrupted,
+    /// The connection went away: the broker requeues the message by itself.
+    SessionLost,
+}
+
+/// Logs one message, works on it, then acks or rejects it. Any body is fine: JSON is
+/// pretty-printed, text logged as is, binary logged lossily with its size — never a crash (unless
+/// asked for), never an unacked poison message.
+async fn handle_delivery(worker: &Worker, session: &Session, delivery: ConsumerMessage) {
+    let config = &worker.config;
     let started = Instant::now();
-    let received_at = rfc3339_now();
-    let (Some(deliver), Some(content)) = (delivery.deliver, delivery.content) else {
+    let Some(message) = Incoming::parse(delivery, config.pretty_bodies) else {
         warn!("incomplete delivery from amqprs; ignored");
         return;
     };
-    let properties = delivery.basic_properties;
-    let message_id = properties
-        .as_ref()
-        .and_then(|p| p.message_id().cloned())
-        .unwrap_or_default();
-    let body = render_body(&content, config.pretty_bodies);
+    let received = worker.tally.received(message.redelivered);
+    let work = config.behaviour.work_for(&message.text);
     info!(
-        consumer = %host,
-        queue = %config.queue,
-        delivery_tag = deliver.delivery_tag(),
-        redelivered = deliver.redelivered(),
-        message_id = %message_id,
-        received_at = %received_at,
-        bytes = content.len(),
-        body = %body,
+        consumer = %config.name,
+        queue = %config.queue.name,
+        delivery_tag = message.delivery_tag,
+        redelivered = message.redelivered,
+        message_id = %message.message_id,
+        seq = message.seq,
+        delivery_count = message.delivery_count,
+        received_at = %rfc3339_now(),
+        bytes = message.bytes,
+        work_ms = work.as_millis() as u64,
+        body = %message.body,
         "received message"
     );
+    if config.behaviour.crashes_on(received) {
+        error!(
+            consumer = %config.name,
+            message_id = %message.message_id,
+            seq = message.seq,
+            received,
+            exit_code = CRASH_EXIT_CODE,
+            "crashing on purpose (--crash-after): exiting without ack; the broker will redeliver"
+        );
+        std::process::exit(CRASH_EXIT_CODE);
+    }
+
+    let outcome = simulate_work(work, &worker.shutdown, config.shutdown_grace, session).await;
     // An ack on a channel the broker already closed would make it close the whole connection
     // (504 CHANNEL_ERROR); the message will be redelivered anyway, so skip it.
-    if session.is_ended() {
-        warn!(message_id = %message_id, "connection lost before the ack; the broker will redeliver");
+    if matches!(outcome, WorkOutcome::SessionLost) || session.is_ended() {
+        warn!(consumer = %config.name, message_id = %message.message_id, seq = message.seq, "connection lost before the ack; the broker will redeliver");
         return;
     }
-    match session
-        .channel()
-        .basic_ack(BasicAckArguments::new(deliver.delivery_tag(), false))
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let channel = session.channel();
+    if matches!(outcome, WorkOutcome::Interrupted) {
+        let back = channel
+            .basic_reject(BasicRejectArguments::new(message.delivery_tag, true))
+            .await;
+        match back {
+            Ok(()) => {
+                info!(consumer = %config.name, message_id = %message.message_id, seq = message.seq, elapsed_ms, "shutting down mid-task: handed the message back to the queue")
+            }
+            Err(error) => {
+                warn!(%error, message_id = %message.message_id, "could not hand the message back; the broker will redeliver it when the connection closes")
+            }
+        }
+        return;
+    }
+    if config.behaviour.fails() {
+        let requeue = config.behaviour.requeue;
+        let destination = match (&config.queue.dead_letter, requeue) {
+            (_, true) => "requeued".to_owned(),
+            (Some(dead_letter), false) => format!("dead-lettered to {}", dead_letter.queue),
+            (None, false) => {
+                "dropped (no dead-letter queue; use --dead-letter to keep it)".to_owned()
+            }
+        };
+        match channel
+            .basic_reject(BasicRejectArguments::new(message.delivery_tag, requeue))
+            .await
+        {
+            Ok(()) => {
+                worker.tally.rejected();
+                warn!(
+                    consumer = %config.name,
+                    message_id = %message.message_id,
+                    seq = message.seq,
+                    redelivered = message.redelivered,
+                    requeue,
+                    destination = %destination,
+                    elapsed_ms,
+                    "processing failed (simulated): rejected"
+                );
+            }
+            Err(error) => {
+                warn!(%error, message_id = %message.message_id, "reject failed; the broker will redeliver")
+            }
+        }
+        return;
+    }
+    match channel
+        .basic_ack(BasicAckArguments::new(message.delivery_tag, false))
         .await
     {
-        Ok(()) => info!(
-            consumer = %host,
-            message_id = %message_id,
-            delivery_tag = deliver.delivery_tag(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "acked"
-        ),
+        Ok(()) => {
+            worker.tally.acked();
+            info!(
+                consumer = %config.name,
+                message_id = %message.message_id,
+                seq = message.seq,
+                redelivered = message.redelivered,
+                delivery_tag = message.delivery_tag,
+                elapsed_ms,
+                "acked"
+            );
+        }
         Err(error) => {
-            warn!(%error, message_id = %message_id, "ack failed; the broker will redeliver")
+            warn!(%error, message_id = %message.message_id, "ack failed; the broker will redeliver")
+        }
+    }
+}
+
+/// Sleeps for `work` without blocking anything else (heartbeats, health probes). On shutdown the
+/// work may go on for `grace` more; past that it is interrupted.
+async fn simulate_work(
+    work: Duration,
+    shutdown: &CancellationToken,
+    grace: Duration,
+    session: &Session,
+) -> WorkOutcome {
+    if work.is_zero() {
+        return WorkOutcome::Done;
+    }
+    let done = tokio::time::Instant::now() + work;
+    tokio::select! {
+        _ = tokio::time::sleep_until(done) => return WorkOutcome::Done,
+        _ = session.ended() => return WorkOutcome::SessionLost,
+        _ = shutdown.cancelled() => {}
+    }
+    let cutoff = tokio::time::Instant::now() + grace;
+    if done <= cutoff {
+        tokio::select! {
+            _ = tokio::time::sleep_until(done) => WorkOutcome::Done,
+            _ = session.ended() => WorkOutcome::SessionLost,
+        }
+    } else {
+        tokio::select! {
+            _ = tokio::time::sleep_until(cutoff) => WorkOutcome::Interrupted,
+            _ = session.ended() => WorkOutcome::SessionLost,
         }
     }
 }
@@ -250,48 +450,9 @@ fn render_body(content: &[u8], pretty: bool) -> String {
     text
 }
 
-/// `/health` and `/ready` on their own port, for roles without an HTTP server of their own.
-async fn spawn_health_server(
-    addr: SocketAddr,
-    health: Health,
-    stop: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = server::bind(addr).await?;
-    let local = listener.local_addr()?;
-    info!(addr = %local, port = local.port(), "health endpoints listening");
-    Ok(tokio::spawn(server::serve(
-        listener,
-        move |request| {
-            let health = health.clone();
-            async move { health_routes(&health, request.method(), request.uri().path()) }
-        },
-        stop,
-        std::time::Duration::from_secs(1),
-    )))
-}
-
-fn health_routes(health: &Health, method: &Method, path: &str) -> HttpResponse {
-    match (method, path) {
-        (&Method::GET | &Method::HEAD, "/health") => health.health(),
-        (&Method::GET | &Method::HEAD, "/ready") => health.ready(),
-        (_, "/health" | "/ready") => ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            path: path.to_owned(),
-            allow: "GET, HEAD",
-        }
-        .into_response(),
-        _ => ApiError::NotFound {
-            method: method.to_string(),
-            path: path.to_owned(),
-        }
-        .into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::StatusCode;
 
     #[test]
     fn bodies_render_safely() {
@@ -301,23 +462,5 @@ mod tests {
         assert!(render_body(&[0xff, 0xfe, b'x'], true).starts_with("<3 bytes, not UTF-8>"));
         let big = vec![b'a'; MAX_LOGGED_BODY + 10];
         assert!(render_body(&big, true).ends_with(&format!("({} bytes in all)", big.len())));
-    }
-
-    #[test]
-    fn unknown_routes_are_json_404s() {
-        let (_tx, rx) = watch::channel(crate::amqp::ConnectionState::Connected);
-        let health = Health::new("consume", "h", rx, true);
-        assert_eq!(
-            health_routes(&health, &Method::GET, "/nope").status(),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            health_routes(&health, &Method::POST, "/ready").status(),
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-        assert_eq!(
-            health_routes(&health, &Method::GET, "/ready").status(),
-            StatusCode::OK
-        );
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod consume;
 pub mod produce_server;
+pub mod send;
 
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +15,7 @@ use crate::amqp::AmqpOptions;
 pub enum Role {
     ProduceServer(produce_server::ProduceServerConfig),
     Consume(consume::ConsumeConfig),
+    Send(send::SendConfig),
 }
 
 /// Runs the chosen role until `shutdown`.
@@ -21,5 +23,6 @@ pub async fn run(role: Role, amqp: AmqpOptions, shutdown: CancellationToken) -> 
     match role {
         Role::ProduceServer(config) => produce_server::run(config, amqp, shutdown).await,
         Role::Consume(config) => consume::run(config, amqp, shutdown).await,
+        Role::Send(config) => send::run(config, amqp, shutdown).await,
     }
 }

@@ -1,6 +1,6 @@
 //! `playground produce-server`: the HTTP front door that turns `POST /send-message` into a
-//! confirmed, persistent message on the work queue. Replaces the Node `hello-world` service and
-//! keeps its endpoints and JSON shapes.
+//! confirmed, persistent message on the work queue, and `POST /send-burst` into many. Replaces the
+//! Node `hello-world` service and keeps its endpoints and JSON shapes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::amqp::{
-    AmqpOptions, ChannelSetup, ConfirmedPublisher, ConnectionManager, OutgoingMessage,
-    PublishError, QueueSpec, Topology,
+    publish_burst, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConnectionManager,
+    OutgoingMessage, PublishError, WorkQueue, BURST_WINDOW,
 };
 use crate::http::{json_response, server, ApiError, Health, HttpResponse};
 use crate::identity;
@@ -28,20 +28,22 @@ use crate::message::{rfc3339_now, unix_seconds_now, Envelope};
 pub struct ProduceServerConfig {
     /// Where to listen (`--bind`, `--port`); port 0 picks a free one (tests).
     pub listen: SocketAddr,
-    /// The durable queue messages go to (through the default exchange).
-    pub queue: String,
+    /// The durable queue messages go to (through the default exchange), and its shape.
+    pub queue: WorkQueue,
     /// Stamped into every envelope and response as `service`.
     pub service_name: String,
     /// Largest request body accepted; larger is a 413.
     pub max_body: usize,
     /// How long a request waits for the broker's confirm before answering 504.
     pub publish_timeout: Duration,
+    /// Largest `count` of a `/send-burst`.
+    pub max_burst: u64,
 }
 
 /// Everything a request handler needs; one per process, shared by all connections.
 struct App {
     config: ProduceServerConfig,
-    publisher: ConfirmedPublisher,
+    publisher: Arc<ConfirmedPublisher>,
     health: Health,
     manager: Arc<ConnectionManager>,
 }
@@ -58,21 +60,18 @@ pub async fn run(
     let local = listener.local_addr()?;
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name("produce-server"),
-        Topology {
-            queues: vec![QueueSpec::durable(&config.queue)],
-            ..Topology::default()
-        },
+        config.queue.topology(),
         ChannelSetup {
             confirms: true,
             prefetch: None,
         },
     )));
     let app = Arc::new(App {
-        publisher: ConfirmedPublisher::new(
+        publisher: Arc::new(ConfirmedPublisher::new(
             manager.sessions(),
             config.publish_timeout,
             config.service_name.clone(),
-        ),
+        )),
         health: Health::new(
             "produce-server",
             config.service_name.clone(),
@@ -85,7 +84,8 @@ pub async fn run(
     info!(
         addr = %local,
         port = local.port(),
-        queue = %app.config.queue,
+        queue = %app.config.queue.name,
+        queue_shape = %app.config.queue.describe(),
         service = %app.config.service_name,
         url = %amqp.settings,
         "produce-server listening"
@@ -151,13 +151,14 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         (&Method::POST, "/send-message") => send_message(&app, request)
             .await
             .unwrap_or_else(ApiError::into_response),
+        (&Method::POST, "/send-burst") => send_burst(&app, request).await,
         (_, "/" | "/health" | "/ready") => ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.clone(),
             allow: "GET, HEAD",
         }
         .into_response(),
-        (_, "/send-message") => ApiError::MethodNotAllowed {
+        (_, "/send-message" | "/send-burst") => ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.clone(),
             allow: "POST",
@@ -184,52 +185,159 @@ async fn send_message(app: &App, request: Request<Incoming>) -> Result<HttpRespo
     let body = read_body(request, app.config.max_body).await?;
     let text = parse_message(&body)?;
     let envelope = Envelope::new(text, &app.config.service_name);
-    let payload = serde_json::to_vec(&envelope)
-        .map_err(|e| ApiError::BadRequest(format!("cannot encode the message: {e}")))?;
+    let queue = &app.config.queue.name;
     app.publisher
-        .publish(OutgoingMessage {
-            exchange: String::new(),
-            routing_key: app.config.queue.clone(),
-            body: payload,
-            message_id: envelope.id.clone(),
-            timestamp: unix_seconds_now(),
-        })
+        .publish(outgoing(&envelope, queue))
         .await
         .map_err(|error| {
             warn!(message_id = %envelope.id, %error, "message not confirmed");
-            match error {
-                PublishError::NotConnected => ApiError::BrokerUnavailable(
-                    "RabbitMQ not connected; nothing was published, retry later".to_owned(),
-                ),
-                PublishError::ConnectionLost => ApiError::BrokerUnavailable(format!(
-                    "{error}; it may or may not have been queued, retry later"
-                )),
-                PublishError::Timeout(_) => {
-                    ApiError::ConfirmTimeout(format!("{error}; it may or may not have been queued"))
-                }
-                PublishError::Nacked => ApiError::Nacked(error.to_string()),
-                PublishError::Unroutable { .. } => {
-                    // Our queue was deleted under us: reconnecting declares it again.
-                    if let Some(session) = app.manager.current() {
-                        session.end(format!(
-                            "queue {} vanished; declaring it again",
-                            app.config.queue
-                        ));
-                    }
-                    ApiError::BrokerUnavailable(format!("{error}; retry in a moment"))
-                }
-            }
+            publish_failure(app, error)
         })?;
-    info!(message_id = %envelope.id, queue = %app.config.queue, "message confirmed");
+    info!(message_id = %envelope.id, queue = %queue, "message confirmed");
     Ok(json_response(
         StatusCode::OK,
         &json!({
             "success": true,
             "message": "Message sent to queue",
             "data": envelope,
-            "queue": app.config.queue,
+            "queue": queue,
         }),
     ))
+}
+
+/// `POST /send-burst {"count": N, "message": "Task..."}` → N numbered, confirmed messages; the
+/// answer comes after the last confirm, or at the first failure with the count confirmed so far.
+async fn send_burst(app: &App, request: Request<Incoming>) -> HttpResponse {
+    let burst = match read_body(request, app.config.max_body)
+        .await
+        .and_then(|body| parse_burst(&body, app.config.max_burst))
+    {
+        Ok(burst) => burst,
+        Err(error) => return error.into_response(),
+    };
+    let started = Instant::now();
+    let queue = &app.config.queue.name;
+    let service = &app.config.service_name;
+    let report = publish_burst(
+        app.publisher.clone(),
+        burst.count,
+        BURST_WINDOW,
+        |seq| {
+            outgoing(
+                &Envelope::numbered(&burst.text, seq, burst.count, service),
+                queue,
+            )
+        },
+        |_| {},
+    )
+    .await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match report.failure {
+        None => {
+            info!(count = burst.count, queue = %queue, elapsed_ms, "burst confirmed");
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "success": true,
+                    "message": format!("{} messages sent to queue", burst.count),
+                    "sent": report.confirmed,
+                    "queue": queue,
+                    "elapsed_ms": elapsed_ms,
+                }),
+            )
+        }
+        Some((seq, error)) => {
+            warn!(count = burst.count, confirmed = report.confirmed, failed_seq = seq, %error, "burst stopped");
+            let summary = format!(
+                "burst stopped at message {seq} of {}: {error}; {} were confirmed",
+                burst.count, report.confirmed
+            );
+            publish_failure(app, error).into_response_with(
+                summary,
+                json!({
+                    "success": false,
+                    "sent": report.confirmed,
+                    "requested": burst.count,
+                    "failed_seq": seq,
+                    "queue": queue,
+                    "elapsed_ms": elapsed_ms,
+                }),
+            )
+        }
+    }
+}
+
+/// The persistent message carrying `envelope` to `queue` through the default exchange.
+fn outgoing(envelope: &Envelope, queue: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        exchange: String::new(),
+        routing_key: queue.to_owned(),
+        body: envelope.to_json(),
+        message_id: envelope.id.clone(),
+        timestamp: unix_seconds_now(),
+    }
+}
+
+/// The HTTP answer to a publish the broker did not confirm.
+fn publish_failure(app: &App, error: PublishError) -> ApiError {
+    match error {
+        PublishError::NotConnected => ApiError::BrokerUnavailable(
+            "RabbitMQ not connected; nothing was published, retry later".to_owned(),
+        ),
+        PublishError::ConnectionLost => ApiError::BrokerUnavailable(format!(
+            "{error}; it may or may not have been queued, retry later"
+        )),
+        PublishError::Timeout(_) => {
+            ApiError::ConfirmTimeout(format!("{error}; it may or may not have been queued"))
+        }
+        PublishError::Nacked => ApiError::Nacked(error.to_string()),
+        PublishError::Unroutable { .. } => {
+            // Our queue was deleted under us: reconnecting declares it again.
+            if let Some(session) = app.manager.current() {
+                session.end(format!(
+                    "queue {} vanished; declaring it again",
+                    app.config.queue.name
+                ));
+            }
+            ApiError::BrokerUnavailable(format!("{error}; retry in a moment"))
+        }
+    }
+}
+
+/// A validated `/send-burst` request.
+#[derive(Debug, PartialEq, Eq)]
+struct Burst {
+    count: u64,
+    text: String,
+}
+
+/// The text of burst messages when the request names none.
+const DEFAULT_BURST_TEXT: &str = "Task";
+
+/// `{"count": 1..=max, "message": optional non-empty string}`.
+fn parse_burst(body: &[u8], max: u64) -> Result<Burst, ApiError> {
+    let object = parse_object(body, r#"{"count":30,"message":"Task..."}"#)?;
+    let count_error = || {
+        ApiError::BadRequest(format!(
+            r#"field "count" must be a whole number from 1 to {max} (--max-burst); nothing was published"#
+        ))
+    };
+    let count = match object.get("count") {
+        None => {
+            return Err(ApiError::BadRequest(format!(
+                r#"missing field "count": send {{"count":30,"message":"Task..."}} (1 to {max})"#
+            )))
+        }
+        Some(value) => value.as_u64().ok_or_else(count_error)?,
+    };
+    if !(1..=max).contains(&count) {
+        return Err(count_error());
+    }
+    let text = match object.get("message") {
+        None | Some(serde_json::Value::Null) => DEFAULT_BURST_TEXT.to_owned(),
+        Some(value) => message_text(value)?,
+    };
+    Ok(Burst { count, text })
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (declared or actual) with a 413.
@@ -255,22 +363,38 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
 
 /// Extracts the non-empty string `message` from a JSON object.
 fn parse_message(body: &[u8]) -> Result<String, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
-    let object = value.as_object().ok_or_else(|| {
-        ApiError::BadRequest(
-            r#"the body must be a JSON object like {"message":"hello"}"#.to_owned(),
-        )
-    })?;
+    let object = parse_object(body, r#"{"message":"hello"}"#)?;
     match object.get("message") {
         None => Err(ApiError::BadRequest(
             r#"missing field "message": send {"message":"hello"}"#.to_owned(),
         )),
-        Some(serde_json::Value::String(text)) if text.trim().is_empty() => Err(
-            ApiError::BadRequest(r#"field "message" must not be empty"#.to_owned()),
-        ),
-        Some(serde_json::Value::String(text)) => Ok(text.clone()),
-        Some(other) => Err(ApiError::BadRequest(format!(
+        Some(value) => message_text(value),
+    }
+}
+
+/// The body as a JSON object; `example` shows the expected shape in the error.
+fn parse_object(
+    body: &[u8],
+    example: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
+    match value {
+        serde_json::Value::Object(object) => Ok(object),
+        _ => Err(ApiError::BadRequest(format!(
+            "the body must be a JSON object like {example}"
+        ))),
+    }
+}
+
+/// A `message` field's value: a non-empty string.
+fn message_text(value: &serde_json::Value) -> Result<String, ApiError> {
+    match value {
+        serde_json::Value::String(text) if text.trim().is_empty() => Err(ApiError::BadRequest(
+            r#"field "message" must not be empty"#.to_owned(),
+        )),
+        serde_json::Value::String(text) => Ok(text.clone()),
+        other => Err(ApiError::BadRequest(format!(
             r#"field "message" must be a string, not {}"#,
             json_type(other)
         ))),
@@ -306,6 +430,41 @@ mod tests {
         ] {
             assert!(
                 matches!(parse_message(bad), Err(ApiError::BadRequest(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn burst_count_must_be_a_whole_number_in_range() {
+        assert_eq!(
+            parse_burst(br#"{"count":3}"#, 10).unwrap(),
+            Burst {
+                count: 3,
+                text: DEFAULT_BURST_TEXT.to_owned()
+            }
+        );
+        assert_eq!(
+            parse_burst(br#"{"count":10,"message":"Task..."}"#, 10)
+                .unwrap()
+                .text,
+            "Task..."
+        );
+        for bad in [
+            &br#"{"count":0}"#[..],
+            br#"{"count":-1}"#,
+            br#"{"count":11}"#,
+            br#"{"count":1.5}"#,
+            br#"{"count":"5"}"#,
+            br#"{"message":"x"}"#,
+            br#"{"count":5,"message":""}"#,
+            br#"{"count":5,"message":7}"#,
+            br#"[5]"#,
+            b"{",
+        ] {
+            assert!(
+                matches!(parse_burst(bad, 10), Err(ApiError::BadRequest(_))),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
