@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amqprs::channel::{
-    BasicGetArguments, BasicPublishArguments, Channel, QueueDeclareArguments, QueueDeleteArguments,
+    BasicGetArguments, BasicPublishArguments, Channel, ExchangeDeleteArguments,
+    QueueDeclareArguments, QueueDeleteArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::BasicProperties;
@@ -407,6 +408,18 @@ impl Broker {
         messages
     }
 
+    /// The number of ready messages in an existing queue of any type (a passive declare, so it
+    /// does not care about the queue's arguments).
+    pub async fn count(&self, queue: &str) -> u32 {
+        let (_, messages, _) = self
+            .channel
+            .queue_declare(QueueDeclareArguments::new(queue).passive(true).finish())
+            .await
+            .expect("passive declare (does the queue exist?)")
+            .expect("declare-ok");
+        messages
+    }
+
     /// Takes every message off `queue` (acking it) and returns their `message_id`s and bodies.
     pub async fn drain(&self, queue: &str) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
@@ -450,6 +463,14 @@ impl Broker {
             .expect("queue.delete");
     }
 
+    /// Deletes `exchange`, as an operator would.
+    pub async fn delete_exchange(&self, exchange: &str) {
+        self.channel
+            .exchange_delete(ExchangeDeleteArguments::new(exchange))
+            .await
+            .expect("exchange.delete");
+    }
+
     pub fn channel(&self) -> &Channel {
         &self.channel
     }
@@ -472,6 +493,51 @@ impl Drop for QueueGuard {
         })
         .join();
     }
+}
+
+/// A work queue with dead letters: the queue, `<queue>.dead-letter` and the `<queue>.dlx`
+/// exchange are all deleted when dropped, even when the test panicked.
+pub struct WorkQueueGuard {
+    pub queue: String,
+    pub dead_letter_queue: String,
+}
+
+impl Drop for WorkQueueGuard {
+    fn drop(&mut self) {
+        let queues = [self.queue.clone(), self.dead_letter_queue.clone()];
+        let exchange = format!("{}.dlx", self.queue);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let broker = Broker::connect().await;
+                for queue in &queues {
+                    broker.delete(queue).await;
+                }
+                broker.delete_exchange(&exchange).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh work queue name whose dead-letter queue and exchange are deleted with it.
+pub fn test_work_queue(prefix: &str) -> (String, WorkQueueGuard) {
+    let name = unique(prefix);
+    let guard = WorkQueueGuard {
+        queue: name.clone(),
+        dead_letter_queue: format!("{name}.dead-letter"),
+    };
+    (name, guard)
+}
+
+/// Runs `playground ARGS` to its end; returns the exit code and everything it printed.
+pub async fn run_to_end(args: &[&str], timeout: Duration) -> (i32, String) {
+    let mut process = Running::spawn(args, &[]);
+    let code = process.wait_exit(timeout).await;
+    (code, process.output())
 }
 
 /// A fresh queue name that is deleted at the end of the test.

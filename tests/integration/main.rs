@@ -7,3 +7,4 @@ mod consume;
 mod faults;
 mod helpers;
 mod produce_server;
+mod work_queue;
