@@ -1,5 +1,6 @@
 //! Entry point: parse → validate → logging → run the chosen role → exit code.
-//! Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error.
+//! Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error (including a
+//! queue or exchange that exists on the broker with other settings), 3 `consume --crash-after`.
 
 use std::process::ExitCode;
 
@@ -34,7 +35,14 @@ fn main() -> ExitCode {
         Err(error) => {
             // Already formatted for people and pipelines by the subscriber.
             tracing::error!(error = %format!("{error:#}"), "exiting");
-            ExitCode::FAILURE
+            let mismatch = error
+                .downcast_ref::<playground::amqp::Refusal>()
+                .is_some_and(|refusal| refusal.settings_mismatch);
+            if mismatch {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -92,7 +92,7 @@ pub enum ConnectionState {
     /// The connection ended or an attempt failed; the next attempt waits for the backoff.
     Disconnected { last_error: String },
     /// The broker refused something for good; the manager stopped. Its text says what to do.
-    Failed { error: String },
+    Failed(Refusal),
     /// Closed on request (shutdown).
     Closed,
 }
@@ -108,7 +108,7 @@ impl ConnectionState {
         match self {
             ConnectionState::Connecting { last_error, .. } => last_error.as_deref(),
             ConnectionState::Disconnected { last_error } => Some(last_error),
-            ConnectionState::Failed { error } => Some(error),
+            ConnectionState::Failed(refusal) => Some(&refusal.message),
             ConnectionState::Connected | ConnectionState::Closed => None,
         }
     }
@@ -217,20 +217,20 @@ impl ConnectionManager {
             .filter(|session| !session.is_ended())
     }
 
-    /// The error, if the manager gave up for good.
-    pub fn failure(&self) -> Option<String> {
+    /// The refusal, if the manager gave up for good.
+    pub fn failure(&self) -> Option<Refusal> {
         match &*self.state.borrow() {
-            ConnectionState::Failed { error } => Some(error.clone()),
+            ConnectionState::Failed(refusal) => Some(refusal.clone()),
             _ => None,
         }
     }
 
-    /// Resolves with the error once the manager gave up for good; pending forever otherwise.
-    pub async fn failed(&self) -> String {
+    /// Resolves with the refusal once the manager gave up for good; pending forever otherwise.
+    pub async fn failed(&self) -> Refusal {
         let mut state = self.state.clone();
         loop {
-            if let ConnectionState::Failed { error } = &*state.borrow_and_update() {
-                return error.clone();
+            if let ConnectionState::Failed(refusal) = &*state.borrow_and_update() {
+                return refusal.clone();
             }
             if state.changed().await.is_err() {
                 // The manager task is gone without failing: never resolve.
@@ -265,6 +265,16 @@ pub async fn next_live_session(sessions: &mut watch::Receiver<Option<Session>>) 
     }
 }
 
+/// Why the manager gave up for good: the text says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub message: String,
+    /// A queue or exchange exists with other settings than this role's (406): the configuration
+    /// must change, not the weather. `main` exits with 2 for these, 1 for other refusals.
+    pub settings_mismatch: bool,
+}
+
 /// A failed connect: worth retrying, or not.
 enum ConnectError {
     Transient(String),
@@ -272,6 +282,8 @@ enum ConnectError {
     /// middle of an update), then permanent.
     LoginRefused(String),
     Permanent(String),
+    /// A declaration was refused because the object exists with other settings.
+    Mismatch(String),
 }
 
 /// A connection and its session, owned by the manager task while it lasts.
@@ -335,8 +347,13 @@ async fn run(
                 }
             }
             Err(failure) => {
+                let mut settings_mismatch = false;
                 let (error, permanent) = match failure {
                     ConnectError::Permanent(error) => (error, true),
+                    ConnectError::Mismatch(error) => {
+                        settings_mismatch = true;
+                        (error, true)
+                    }
                     ConnectError::LoginRefused(error) => {
                         login_refusals += 1;
                         if login_refusals >= LOGIN_RESETS_BEFORE_GIVING_UP {
@@ -355,7 +372,10 @@ async fn run(
                 };
                 if permanent {
                     error!(%error, "giving up on RabbitMQ");
-                    state.send_replace(ConnectionState::Failed { error });
+                    state.send_replace(ConnectionState::Failed(Refusal {
+                        message: error,
+                        settings_mismatch,
+                    }));
                     return;
                 }
                 let delay = backoff.next_delay();
@@ -513,7 +533,12 @@ async fn set_up(
     let declared = match config.topology.declare(&channel).await {
         Ok(declared) => declared,
         Err((what, error)) => {
-            let hint = config.topology.refusal_hint.as_deref();
+            let topology = &config.topology;
+            let hint = match what {
+                Declaration::Queue(_) => topology.queue_mismatch_hint.as_deref(),
+                Declaration::Exchange(_) => topology.exchange_mismatch_hint.as_deref(),
+                Declaration::Binding { .. } => None,
+            };
             return Err(classify_declare_error(&what, &error, signals, hint).await);
         }
     };
@@ -631,7 +656,7 @@ async fn classify_declare_error(
         return ConnectError::Transient(format!("declaring {what}: {error}"));
     };
     match code {
-        406 => ConnectError::Permanent(format!(
+        406 => ConnectError::Mismatch(format!(
             "RabbitMQ refused to declare {what}: {code} {text}. It exists with other settings: \
              delete it ({}) or run with settings that match it{}",
             what.how_to_delete(),

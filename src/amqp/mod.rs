@@ -6,6 +6,7 @@
 pub mod backoff;
 pub mod burst;
 pub mod confirms;
+pub mod consumer;
 pub mod manager;
 pub mod probe;
 pub mod publisher;
@@ -15,9 +16,10 @@ pub mod topology;
 pub mod work_queue;
 
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
+pub use consumer::{consume_across_sessions, ConsumerEvent};
 pub use manager::{
     next_live_session, AmqpOptions, ChannelSetup, ConnectionManager, ConnectionState,
-    ManagerConfig, Session,
+    ManagerConfig, Refusal, Session,
 };
 pub use publisher::{ConfirmedPublisher, OutgoingMessage, PublishError};
 pub use settings::{AmqpSettings, Secret};

@@ -34,6 +34,24 @@ impl QueueSpec {
             arguments: FieldTable::new(),
         }
     }
+
+    /// A queue the broker names (`amq.gen-…`), private to this connection and deleted with it:
+    /// every subscriber gets its own copy of each message. Gone after a reconnect, so it is
+    /// declared (and bound) afresh with the rest of the topology.
+    pub fn server_named() -> Self {
+        Self {
+            name: String::new(),
+            durable: false,
+            exclusive: true,
+            auto_delete: true,
+            arguments: FieldTable::new(),
+        }
+    }
+
+    /// Whether the broker chooses the name.
+    pub fn is_server_named(&self) -> bool {
+        self.name.is_empty()
+    }
 }
 
 /// One exchange to declare.
@@ -48,6 +66,8 @@ pub struct ExchangeSpec {
 /// One binding of a declared queue to a declared exchange.
 #[derive(Debug, Clone)]
 pub struct BindingSpec {
+    /// An empty name means the last queue declared before it (a server-named queue's name is only
+    /// known once the broker answered).
     pub queue: String,
     pub exchange: String,
     pub routing_key: String,
@@ -59,8 +79,11 @@ pub struct Topology {
     pub exchanges: Vec<ExchangeSpec>,
     pub queues: Vec<QueueSpec>,
     pub bindings: Vec<BindingSpec>,
-    /// Added to the broker's "exists with other arguments" refusal: which options must match.
-    pub refusal_hint: Option<String>,
+    /// Added to the broker's refusal of a queue that exists with other arguments: which options
+    /// must match.
+    pub queue_mismatch_hint: Option<String>,
+    /// Added to the broker's refusal of an exchange that exists with another type.
+    pub exchange_mismatch_hint: Option<String>,
 }
 
 /// What the broker answered for one declared queue.
@@ -147,9 +170,13 @@ impl Topology {
             });
         }
         for binding in &self.bindings {
+            let queue = match (binding.queue.is_empty(), declared.queues.last()) {
+                (true, Some(last)) => last.name.clone(),
+                _ => binding.queue.clone(),
+            };
             channel
                 .queue_bind(QueueBindArguments::new(
-                    &binding.queue,
+                    &queue,
                     &binding.exchange,
                     &binding.routing_key,
                 ))
@@ -157,7 +184,7 @@ impl Topology {
                 .map_err(|e| {
                     (
                         Declaration::Binding {
-                            queue: binding.queue.clone(),
+                            queue: queue.clone(),
                             exchange: binding.exchange.clone(),
                         },
                         e,

@@ -150,7 +150,7 @@ impl WorkQueue {
         let mut queue = QueueSpec::durable(&self.name);
         queue.arguments = self.arguments();
         topology.queues.push(queue);
-        topology.refusal_hint = Some(format!(
+        topology.queue_mismatch_hint = Some(format!(
             "Every producer and consumer of {:?} must use the same --queue-type, --dead-letter and \
              --delivery-limit (env QUEUE_TYPE, DEAD_LETTER, DELIVERY_LIMIT); this role declares it \
              as {}",

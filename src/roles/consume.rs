@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amqprs::channel::ConsumerMessage;
-use amqprs::channel::{
-    BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicRejectArguments,
-};
+use amqprs::channel::{BasicAckArguments, BasicRejectArguments};
 use amqprs::{FieldValue, ShortStr};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -23,7 +21,8 @@ pub use behaviour::{WorkerBehaviour, CRASH_EXIT_CODE};
 use tally::{log_summaries, log_summary, Counts, Tally};
 
 use crate::amqp::{
-    next_live_session, AmqpOptions, ChannelSetup, ConnectionManager, Session, WorkQueue,
+    consume_across_sessions, AmqpOptions, ChannelSetup, ConnectionManager, ConsumerEvent, Session,
+    WorkQueue,
 };
 use crate::http::{spawn_health_server, Health};
 use crate::identity;
@@ -49,14 +48,6 @@ pub struct ConsumeConfig {
     pub summary_every: Option<Duration>,
     /// On shutdown, how much longer the message in hand may be worked on before it is handed back.
     pub shutdown_grace: Duration,
-}
-
-/// How one session's consuming ended.
-enum SessionEnd {
-    /// Shutdown was requested: the consumer was cancelled, the message in hand settled.
-    Shutdown,
-    /// The connection or channel ended; wait for the next session.
-    Lost,
 }
 
 /// Everything the delivery loop shares across sessions.
@@ -121,95 +112,38 @@ pub async fn run(
         config,
     };
     let consumer_tag = format!("{}.{}", worker.config.name, std::process::id());
-    let mut sessions = manager.sessions();
-    let result = loop {
-        let session = tokio::select! {
-            session = next_live_session(&mut sessions) => session,
-            _ = shutdown.cancelled() => break Ok(()),
-            error = manager.failed() => break Err(anyhow::anyhow!(error)),
-        };
-        let Some(session) = session else {
-            // The manager ended: it gave up, or was closed.
-            break manager
-                .failure()
-                .map_or(Ok(()), |error| Err(anyhow::anyhow!(error)));
-        };
-        match consume_session(&worker, &session, &consumer_tag, &health).await {
-            SessionEnd::Shutdown => break Ok(()),
-            SessionEnd::Lost => {
-                health.set_role_ready(false);
-                // Wait for the manager to notice, so the next session is a new one (bounded, in
-                // case consuming failed on a channel that is still open: then retry on it).
-                let _ = tokio::time::timeout(Duration::from_secs(5), session.ended()).await;
+    let queue = worker.config.queue.name.clone();
+    let result = consume_across_sessions(
+        &manager,
+        &consumer_tag,
+        &shutdown,
+        |_| queue.clone(),
+        |event| match event {
+            ConsumerEvent::Consuming { session, queue } => {
+                health.set_role_ready(true);
+                info!(queue, prefetch = worker.config.prefetch, consumer = %worker.config.name, generation = session.generation(), "consuming");
             }
-        }
-    };
+            ConsumerEvent::Paused => health.set_role_ready(false),
+        },
+        async |session, delivery| handle_delivery(&worker, session, delivery).await,
+    )
+    .await;
     health.set_role_ready(false);
     manager.close().await;
     background_stop.cancel();
     if let Some(server) = health_server {
         let _ = server.await;
     }
-    if result.is_ok() {
-        log_summary(
-            &worker.config.name,
-            &worker.config.queue.name,
-            tally.counts(),
-            Counts::default(),
-            started.elapsed(),
-        );
-        info!("consumer stopped");
-    }
-    result
-}
-
-async fn consume_session(
-    worker: &Worker,
-    session: &Session,
-    consumer_tag: &str,
-    health: &Health,
-) -> SessionEnd {
-    let config = &worker.config;
-    let channel = session.channel();
-    let args = BasicConsumeArguments::new(&config.queue.name, consumer_tag)
-        .manual_ack(true)
-        .finish();
-    let mut deliveries = match channel.basic_consume_rx(args).await {
-        Ok((_, deliveries)) => deliveries,
-        Err(error) => {
-            warn!(%error, queue = %config.queue.name, "could not start consuming; waiting for a new connection");
-            return SessionEnd::Lost;
-        }
-    };
-    health.set_role_ready(true);
-    info!(queue = %config.queue.name, prefetch = config.prefetch, consumer = %config.name, generation = session.generation(), "consuming");
-    loop {
-        tokio::select! {
-            // Shutdown first: once asked to stop, take no new message.
-            biased;
-            _ = worker.shutdown.cancelled() => {
-                health.set_role_ready(false);
-                if !session.is_ended() {
-                    // Deliveries already pushed to us but not handled are requeued by the broker
-                    // when the channel closes; they are not acked, so nothing is lost.
-                    let cancel = channel.basic_cancel(BasicCancelArguments::new(consumer_tag));
-                    match tokio::time::timeout(Duration::from_secs(5), cancel).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(error)) => warn!(%error, "could not cancel the consumer"),
-                        Err(_) => warn!("consumer cancel not answered within 5s"),
-                    }
-                }
-                return SessionEnd::Shutdown;
-            }
-            _ = session.ended() => return SessionEnd::Lost,
-            delivery = deliveries.recv() => {
-                let Some(delivery) = delivery else {
-                    return SessionEnd::Lost;
-                };
-                handle_delivery(worker, session, delivery).await;
-            }
-        }
-    }
+    result?;
+    log_summary(
+        &worker.config.name,
+        &worker.config.queue.name,
+        tally.counts(),
+        Counts::default(),
+        started.elapsed(),
+    );
+    info!("consumer stopped");
+    Ok(())
 }
 
 /// What a worker needs to know about a message, whatever its body.

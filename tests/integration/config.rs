@@ -140,7 +140,8 @@ async fn a_queue_that_exists_with_other_arguments_is_a_clear_error_not_a_loop() 
         ],
         &[],
     );
-    assert_eq!(process.wait_exit(Duration::from_secs(10)).await, 1);
+    // A settings mismatch is a configuration error: exit code 2.
+    assert_eq!(process.wait_exit(Duration::from_secs(10)).await, 2);
     let output = process.output();
     assert!(output.contains("PRECONDITION_FAILED"), "{output}");
     assert!(output.contains(&queue), "names the queue: {output}");

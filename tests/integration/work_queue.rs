@@ -489,7 +489,10 @@ async fn every_role_refuses_a_queue_of_another_shape_with_one_clear_line() {
     for mut args in runs {
         args.extend_from_slice(&quorum);
         let (code, output) = run_to_end(&args, Duration::from_secs(15)).await;
-        assert_eq!(code, 1, "{args:?}: {output}");
+        assert_eq!(
+            code, 2,
+            "a settings mismatch is a configuration error: {args:?}: {output}"
+        );
         let line = output
             .lines()
             .find(|l| l.contains("\"exiting\""))

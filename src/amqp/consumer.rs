@@ -1,0 +1,119 @@
+//! Consuming across reconnects, once for every role that consumes.
+//!
+//! A consumer lives on one channel; when the connection goes, so does the consumer, and any
+//! message in hand can no longer be acked (the broker redelivers it). So a consuming role starts
+//! over on every session the manager hands out: `basic.consume` on the (re)declared queue, take
+//! deliveries one at a time, and on shutdown cancel the consumer before the connection closes so
+//! the messages prefetched but not handled go straight back to the queue.
+
+use std::time::Duration;
+
+use amqprs::channel::{BasicCancelArguments, BasicConsumeArguments, ConsumerMessage};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::manager::{next_live_session, ConnectionManager, Refusal, Session};
+
+/// What a consuming role hears about, to report readiness and log.
+#[derive(Debug)]
+pub enum ConsumerEvent<'a> {
+    /// The consumer is registered on `queue` in `session`.
+    Consuming {
+        session: &'a Session,
+        queue: &'a str,
+    },
+    /// Not consuming: the session ended, or shutdown began.
+    Paused,
+}
+
+/// Consumes until `shutdown` (then `Ok`) or until the broker refused the topology for good.
+/// `queue_of` names the queue in a session (a server-named queue is new in every session);
+/// `handle` gets each delivery and must ack or reject it itself, on the session it came with.
+pub async fn consume_across_sessions(
+    manager: &ConnectionManager,
+    consumer_tag: &str,
+    shutdown: &CancellationToken,
+    mut queue_of: impl FnMut(&Session) -> String,
+    mut on_event: impl FnMut(ConsumerEvent<'_>),
+    mut handle: impl AsyncFnMut(&Session, ConsumerMessage),
+) -> Result<(), Refusal> {
+    let mut sessions = manager.sessions();
+    loop {
+        let session = tokio::select! {
+            session = next_live_session(&mut sessions) => session,
+            _ = shutdown.cancelled() => return Ok(()),
+            refusal = manager.failed() => return Err(refusal),
+        };
+        let Some(session) = session else {
+            // The manager ended: it gave up, or was closed.
+            return manager.failure().map_or(Ok(()), Err);
+        };
+        let queue = queue_of(&session);
+        let finished = consume_session(
+            &session,
+            &queue,
+            consumer_tag,
+            shutdown,
+            &mut on_event,
+            &mut handle,
+        )
+        .await;
+        on_event(ConsumerEvent::Paused);
+        if finished {
+            return Ok(());
+        }
+        // Wait for the manager to notice, so the next session is a new one (bounded, in case
+        // consuming failed on a channel that is still open: then retry on it).
+        let _ = tokio::time::timeout(Duration::from_secs(5), session.ended()).await;
+    }
+}
+
+/// Consumes on one session; `true` if it ended because of shutdown, `false` if the session did.
+async fn consume_session(
+    session: &Session,
+    queue: &str,
+    consumer_tag: &str,
+    shutdown: &CancellationToken,
+    on_event: &mut impl FnMut(ConsumerEvent<'_>),
+    handle: &mut impl AsyncFnMut(&Session, ConsumerMessage),
+) -> bool {
+    let channel = session.channel();
+    let args = BasicConsumeArguments::new(queue, consumer_tag)
+        .manual_ack(true)
+        .finish();
+    let mut deliveries = match channel.basic_consume_rx(args).await {
+        Ok((_, deliveries)) => deliveries,
+        Err(error) => {
+            warn!(%error, queue, "could not start consuming; waiting for a new connection");
+            return false;
+        }
+    };
+    on_event(ConsumerEvent::Consuming { session, queue });
+    loop {
+        tokio::select! {
+            // Shutdown first: once asked to stop, take no new message.
+            biased;
+            _ = shutdown.cancelled() => {
+                on_event(ConsumerEvent::Paused);
+                if !session.is_ended() {
+                    // Deliveries already pushed to us but not handled are requeued by the broker
+                    // when the channel closes; they are not acked, so nothing is lost.
+                    let cancel = channel.basic_cancel(BasicCancelArguments::new(consumer_tag));
+                    match tokio::time::timeout(Duration::from_secs(5), cancel).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => warn!(%error, "could not cancel the consumer"),
+                        Err(_) => warn!("consumer cancel not answered within 5s"),
+                    }
+                }
+                return true;
+            }
+            _ = session.ended() => return false,
+            delivery = deliveries.recv() => {
+                let Some(delivery) = delivery else {
+                    return false;
+                };
+                handle(session, delivery).await;
+            }
+        }
+    }
+}
