@@ -9,10 +9,15 @@ use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::amqp::{AmqpOptions, AmqpSettings, DeadLetter, QueueType, WorkQueue};
+use crate::amqp::routing::{validate_exchange_name, validate_routing_key};
+use crate::amqp::{
+    AmqpOptions, AmqpSettings, DeadLetter, ExchangeKind, LabExchanges, QueueType, WorkQueue,
+};
 use crate::roles::consume::{ConsumeConfig, WorkerBehaviour};
+use crate::roles::fanout_sub::FanoutSubConfig;
 use crate::roles::produce_server::ProduceServerConfig;
-use crate::roles::send::SendConfig;
+use crate::roles::send::{SendConfig, SendTarget};
+use crate::roles::topic_sub::TopicSubConfig;
 use crate::roles::Role;
 use crate::telemetry::LogFormat;
 
@@ -93,6 +98,110 @@ pub enum Command {
     /// Publishes MESSAGE to the queue over AMQP, COUNT times, each confirmed (the tutorial's
     /// new_task): `playground send --count 30 "Task..."`.
     Send(SendArgs),
+    /// Subscriber: every message of a fanout exchange (the logger-service).
+    FanoutSub(FanoutSubArgs),
+    /// Subscriber: messages whose routing key matches --pattern on a topic (or direct) exchange
+    /// (the error-handler and audit services).
+    TopicSub(TopicSubArgs),
+}
+
+/// The three exchanges of the pub/sub lessons, declared durable by the roles that publish.
+#[derive(Debug, Args)]
+pub struct ExchangeArgs {
+    /// Topic exchange ("exchange":"topic" in POST /publish, --exchange topic in send).
+    #[arg(long, env = "TOPIC_EXCHANGE", default_value = "logs-topic", value_parser = parse_exchange_name)]
+    pub topic_exchange: String,
+
+    /// Direct exchange.
+    #[arg(long, env = "DIRECT_EXCHANGE", default_value = "logs-direct", value_parser = parse_exchange_name)]
+    pub direct_exchange: String,
+
+    /// Fanout exchange.
+    #[arg(long, env = "FANOUT_EXCHANGE", default_value = "logs-fanout", value_parser = parse_exchange_name)]
+    pub fanout_exchange: String,
+}
+
+impl ExchangeArgs {
+    fn into_exchanges(self) -> LabExchanges {
+        LabExchanges {
+            topic: self.topic_exchange,
+            direct: self.direct_exchange,
+            fanout: self.fanout_exchange,
+        }
+    }
+}
+
+/// Options every subscriber shares.
+#[derive(Debug, Args)]
+pub struct SubscriberArgs {
+    /// Durable queue shared by this service's replicas (they compete for its messages, and
+    /// messages wait in it while they are away). Without it, each process gets its own
+    /// server-named, exclusive, auto-delete queue: every replica sees every message.
+    #[arg(long, env = "QUEUE_NAME", value_parser = parse_queue_name, value_name = "NAME")]
+    pub queue: Option<String>,
+
+    /// Service name in every log line (e.g. logger-service) [default: the host name].
+    #[arg(long, env = "SERVICE_NAME", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Unacked messages the broker may push at once.
+    #[arg(long, env = "PREFETCH", default_value_t = 10)]
+    pub prefetch: u16,
+
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+/// `fanout-sub` options.
+#[derive(Debug, Args)]
+pub struct FanoutSubArgs {
+    /// Fanout exchange to subscribe to (declared durable if missing).
+    #[arg(long, env = "EXCHANGE", default_value = "logs-fanout", value_parser = parse_exchange_name)]
+    pub exchange: String,
+
+    #[command(flatten)]
+    pub subscriber: SubscriberArgs,
+}
+
+/// `topic-sub` options.
+#[derive(Debug, Args)]
+pub struct TopicSubArgs {
+    /// Binding pattern; repeat for more, or comma-separate in PATTERNS. Topic: dot-separated
+    /// words, '*' = exactly one word, '#' = zero or more ("*.error", "logs.#"). Direct: exact keys.
+    #[arg(
+        long = "pattern",
+        env = "PATTERNS",
+        value_delimiter = ',',
+        required = true,
+        value_name = "PATTERN"
+    )]
+    pub patterns: Vec<String>,
+
+    /// Exchange to subscribe to [default: logs-topic, or logs-direct with --exchange-type direct].
+    #[arg(long, env = "EXCHANGE", value_parser = parse_exchange_name)]
+    pub exchange: Option<String>,
+
+    /// Type of the exchange: topic (patterns) or direct (exact keys).
+    #[arg(long, env = "EXCHANGE_TYPE", value_enum, default_value_t = SubscribeKindArg::Topic)]
+    pub exchange_type: SubscribeKindArg,
+
+    #[command(flatten)]
+    pub subscriber: SubscriberArgs,
+}
+
+/// `topic-sub --exchange-type` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubscribeKindArg {
+    Topic,
+    Direct,
+}
+
+/// `send --exchange` values: which of the three exchanges to publish to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExchangeKindArg {
+    Topic,
+    Direct,
+    Fanout,
 }
 
 /// The work queue's name and shape. Every role that touches the queue must declare it with the
@@ -197,6 +306,9 @@ pub struct ProduceServerArgs {
           value_name = "DURATION")]
     pub publish_timeout: Duration,
 
+    #[command(flatten)]
+    pub exchanges: ExchangeArgs,
+
     /// Largest `count` POST /send-burst accepts.
     #[arg(long, env = "MAX_BURST", default_value_t = 100_000, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -263,6 +375,23 @@ pub struct ConsumeArgs {
 pub struct SendArgs {
     #[command(flatten)]
     pub queue: QueueArgs,
+
+    /// Publish to this exchange (its name from --topic-exchange etc.) instead of the queue.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "TYPE",
+        requires_if("topic", "routing_key"),
+        requires_if("direct", "routing_key")
+    )]
+    pub exchange: Option<ExchangeKindArg>,
+
+    /// Routing key for --exchange (e.g. logs.error); ignored by fanout.
+    #[arg(long, value_name = "KEY", requires = "exchange")]
+    pub routing_key: Option<String>,
+
+    #[command(flatten)]
+    pub exchanges: ExchangeArgs,
 
     /// How many messages to send; each is numbered ("Task 7 of 30") and carries `seq`.
     #[arg(long, short = 'n', default_value_t = 1, value_name = "N",
@@ -355,6 +484,7 @@ impl Cli {
                 max_body: args.max_body,
                 publish_timeout: args.publish_timeout,
                 max_burst: args.max_burst,
+                exchanges: args.exchanges.into_exchanges(),
             }),
             Command::Consume(args) => Role::Consume(ConsumeConfig {
                 health_listen: args.health.listen(),
@@ -373,7 +503,25 @@ impl Cli {
                 shutdown_grace: args.shutdown_grace,
             }),
             Command::Send(args) => Role::Send(SendConfig {
-                queue: args.queue.into_work_queue()?,
+                target: match args.exchange {
+                    None => SendTarget::Queue(args.queue.into_work_queue()?),
+                    Some(kind) => {
+                        let kind = match kind {
+                            ExchangeKindArg::Topic => ExchangeKind::Topic,
+                            ExchangeKindArg::Direct => ExchangeKind::Direct,
+                            ExchangeKindArg::Fanout => ExchangeKind::Fanout,
+                        };
+                        let routing_key = args.routing_key.unwrap_or_default();
+                        validate_routing_key(&routing_key)
+                            .map_err(anyhow::Error::msg)
+                            .context("--routing-key")?;
+                        SendTarget::Exchange {
+                            exchanges: args.exchanges.into_exchanges(),
+                            kind,
+                            routing_key,
+                        }
+                    }
+                },
                 count: args.count,
                 quiet: args.quiet,
                 service_name: args.service_name,
@@ -381,6 +529,39 @@ impl Cli {
                 connect_wait: args.connect_wait,
                 text: args.message.join(" "),
             }),
+            Command::FanoutSub(args) => {
+                let sub = args.subscriber;
+                Role::FanoutSub(FanoutSubConfig {
+                    exchange: args.exchange,
+                    queue: sub.queue,
+                    name: sub.name.unwrap_or_else(crate::identity::host_name),
+                    prefetch: sub.prefetch,
+                    health_listen: sub.health.listen(),
+                    pretty_bodies: log_format == LogFormat::Pretty,
+                })
+            }
+            Command::TopicSub(args) => {
+                let sub = args.subscriber;
+                let (kind, default_exchange) = match args.exchange_type {
+                    SubscribeKindArg::Topic => (ExchangeKind::Topic, "logs-topic"),
+                    SubscribeKindArg::Direct => (ExchangeKind::Direct, "logs-direct"),
+                };
+                let config = TopicSubConfig {
+                    exchange: args.exchange.unwrap_or_else(|| default_exchange.to_owned()),
+                    kind,
+                    patterns: args.patterns,
+                    queue: sub.queue,
+                    name: sub.name.unwrap_or_else(crate::identity::host_name),
+                    prefetch: sub.prefetch,
+                    health_listen: sub.health.listen(),
+                    pretty_bodies: log_format == LogFormat::Pretty,
+                };
+                config
+                    .validate()
+                    .map_err(anyhow::Error::msg)
+                    .context("--pattern")?;
+                Role::TopicSub(config)
+            }
         };
         // `send` prints its results on stdout; its logs must not mix with them.
         let logs_to_stderr = matches!(role, Role::Send(_));
@@ -404,6 +585,11 @@ fn parse_heartbeat(value: &str) -> Result<Duration, String> {
         return Err("must be between 2s and 65535s".to_owned());
     }
     Ok(duration)
+}
+
+fn parse_exchange_name(value: &str) -> Result<String, String> {
+    validate_exchange_name(value)?;
+    Ok(value.to_owned())
 }
 
 /// A share between 0 and 1.
@@ -478,13 +664,14 @@ mod tests {
         .into_config()
         .unwrap();
         match config.role {
-            Role::Send(send) => {
-                assert_eq!(send.queue.delivery_limit, Some(DEFAULT_DELIVERY_LIMIT));
-                assert_eq!(
-                    send.queue.dead_letter.unwrap().queue,
-                    "jobs.dead-letter".to_owned()
-                );
-                assert_eq!(send.text, "Hello World!");
+            Role::Send(SendConfig {
+                target: SendTarget::Queue(queue),
+                text,
+                ..
+            }) => {
+                assert_eq!(queue.delivery_limit, Some(DEFAULT_DELIVERY_LIMIT));
+                assert_eq!(queue.dead_letter.unwrap().queue, "jobs.dead-letter");
+                assert_eq!(text, "Hello World!");
             }
             other => panic!("{other:?}"),
         }
@@ -496,6 +683,50 @@ mod tests {
         for rate in ["-0.1", "1.5", "x"] {
             assert!(Cli::try_parse_from(["playground", "consume", "--fail-rate", rate]).is_err());
         }
+    }
+
+    #[test]
+    fn subscriber_patterns_are_checked_at_start_up() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.into_config().map_err(|e| format!("{e:#}")))
+        };
+        let ok = parse(&[
+            "playground",
+            "topic-sub",
+            "--pattern",
+            "*.error",
+            "--pattern",
+            "logs.#",
+        ]);
+        match ok.unwrap().role {
+            Role::TopicSub(config) => {
+                assert_eq!(config.patterns, ["*.error", "logs.#"]);
+                assert_eq!(config.exchange, "logs-topic");
+            }
+            other => panic!("{other:?}"),
+        }
+        let direct = parse(&[
+            "playground",
+            "topic-sub",
+            "--exchange-type",
+            "direct",
+            "--pattern",
+            "error",
+        ]);
+        match direct.unwrap().role {
+            Role::TopicSub(config) => assert_eq!(config.exchange, "logs-direct"),
+            other => panic!("{other:?}"),
+        }
+        let bad = parse(&["playground", "topic-sub", "--pattern", "log*"]).unwrap_err();
+        assert!(bad.contains("whole words"), "{bad}");
+        assert!(
+            parse(&["playground", "topic-sub"]).is_err(),
+            "a pattern is required"
+        );
+        assert!(parse(&["playground", "send", "--exchange", "topic", "x"]).is_err());
+        assert!(parse(&["playground", "send", "--exchange", "fanout", "x"]).is_ok());
     }
 
     #[test]

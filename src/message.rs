@@ -21,6 +21,10 @@ pub struct Envelope {
     /// the burst each one got. Absent on single messages, as in the Node services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The routing key it was published with (`/publish`, `send --exchange`), so a subscriber's
+    /// log shows it even when the body is forwarded elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<String>,
 }
 
 impl Envelope {
@@ -32,6 +36,7 @@ impl Envelope {
             service: service.into(),
             id: uuid::Uuid::new_v4().to_string(),
             seq: None,
+            routing_key: None,
         }
     }
 
@@ -46,6 +51,9 @@ impl Envelope {
         });
         if let Some(seq) = self.seq {
             value["seq"] = json!(seq);
+        }
+        if let Some(routing_key) = &self.routing_key {
+            value["routing_key"] = json!(routing_key);
         }
         value.to_string().into_bytes()
     }
@@ -104,7 +112,11 @@ mod tests {
         assert_eq!(e.seq, Some(7));
         assert_eq!(serde_json::to_value(&e).unwrap()["seq"], 7);
         assert_eq!(Envelope::numbered("one", 1, 1, "s").message, "one");
-        for envelope in [e, Envelope::new("plain", "s")] {
+        let routed = Envelope {
+            routing_key: Some("logs.error".to_owned()),
+            ..Envelope::new("disk full", "s")
+        };
+        for envelope in [e, Envelope::new("plain", "s"), routed] {
             let bytes = envelope.to_json();
             assert_eq!(
                 serde_json::from_slice::<Envelope>(&bytes).unwrap(),

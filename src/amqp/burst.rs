@@ -28,17 +28,22 @@ pub struct BurstItem {
 pub struct BurstReport {
     /// Messages the broker confirmed.
     pub confirmed: u64,
+    /// Of those, how many reached no queue (only counted when unroutable messages are accepted).
+    pub unroutable: u64,
     /// The first failure, with the `seq` of the message it hit; `None` if all were confirmed.
     pub failure: Option<(u64, PublishError)>,
 }
 
 /// Publishes messages `1..=count`, built by `make(seq)`, keeping up to `window` in flight.
-/// `on_item` sees every outcome in the order confirms arrive. Dropping the future (a client that
+/// `on_item` sees every outcome in the order confirms arrive. With `accept_unroutable` (publishing
+/// to an exchange nobody may be bound to) an unroutable message counts as confirmed; otherwise
+/// (publishing to a queue that should exist) it is a failure. Dropping the future (a client that
 /// went away) aborts the publishes not yet confirmed.
 pub async fn publish_burst(
     publisher: Arc<ConfirmedPublisher>,
     count: u64,
     window: usize,
+    accept_unroutable: bool,
     mut make: impl FnMut(u64) -> OutgoingMessage,
     mut on_item: impl FnMut(&BurstItem),
 ) -> BurstReport {
@@ -77,6 +82,10 @@ pub async fn publish_burst(
         on_item(&item);
         match &item.result {
             Ok(()) => report.confirmed += 1,
+            Err(PublishError::Unroutable { .. }) if accept_unroutable => {
+                report.confirmed += 1;
+                report.unroutable += 1;
+            }
             Err(error) => {
                 // Keep the earliest failing message: later ones failed for the same reason.
                 let earlier = report

@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod manager;
 pub mod probe;
 pub mod publisher;
+pub mod routing;
 pub mod settings;
 pub mod signals;
 pub mod topology;
@@ -22,6 +23,7 @@ pub use manager::{
     ManagerConfig, Refusal, Session,
 };
 pub use publisher::{ConfirmedPublisher, OutgoingMessage, PublishError};
+pub use routing::{ExchangeKind, LabExchanges};
 pub use settings::{AmqpSettings, Secret};
-pub use topology::{QueueSpec, Topology};
+pub use topology::{BindingSpec, ExchangeSpec, QueueSpec, Topology};
 pub use work_queue::{DeadLetter, QueueType, WorkQueue};

@@ -183,7 +183,8 @@ impl ChannelCallback for ChannelEvents {
         _content: Vec<u8>,
     ) {
         let message_id = basic_properties.message_id().cloned().unwrap_or_default();
-        tracing::warn!(
+        // Normal for pub/sub (nobody subscribes to that key); the publisher reports it.
+        tracing::info!(
             reply_code = ret.reply_code(),
             reply_text = %ret.reply_text(),
             exchange = %ret.exchange(),

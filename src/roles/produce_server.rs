@@ -15,9 +15,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::amqp::routing::validate_routing_key;
 use crate::amqp::{
-    publish_burst, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConnectionManager,
-    OutgoingMessage, PublishError, WorkQueue, BURST_WINDOW,
+    publish_burst, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConnectionManager, ExchangeKind,
+    LabExchanges, OutgoingMessage, PublishError, Topology, WorkQueue, BURST_WINDOW,
 };
 use crate::http::{json_response, server, ApiError, Health, HttpResponse};
 use crate::identity;
@@ -38,6 +39,8 @@ pub struct ProduceServerConfig {
     pub publish_timeout: Duration,
     /// Largest `count` of a `/send-burst`.
     pub max_burst: u64,
+    /// The topic, direct and fanout exchanges of `/publish`.
+    pub exchanges: LabExchanges,
 }
 
 /// Everything a request handler needs; one per process, shared by all connections.
@@ -60,7 +63,7 @@ pub async fn run(
     let local = listener.local_addr()?;
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name("produce-server"),
-        config.queue.topology(),
+        topology(&config),
         ChannelSetup {
             confirms: true,
             prefetch: None,
@@ -132,6 +135,14 @@ pub async fn run(
     }
 }
 
+/// The work queue (with its dead letters) and the three exchanges.
+fn topology(config: &ProduceServerConfig) -> Topology {
+    let mut topology = config.queue.topology();
+    topology.exchanges.extend(config.exchanges.specs());
+    topology.exchange_mismatch_hint = Some(config.exchanges.mismatch_hint());
+    topology
+}
+
 /// Routes one request; every outcome is a JSON response.
 async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
@@ -152,13 +163,16 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
             .await
             .unwrap_or_else(ApiError::into_response),
         (&Method::POST, "/send-burst") => send_burst(&app, request).await,
+        (&Method::POST, "/publish") => publish(&app, request)
+            .await
+            .unwrap_or_else(ApiError::into_response),
         (_, "/" | "/health" | "/ready") => ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.clone(),
             allow: "GET, HEAD",
         }
         .into_response(),
-        (_, "/send-message" | "/send-burst") => ApiError::MethodNotAllowed {
+        (_, "/send-message" | "/send-burst" | "/publish") => ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.clone(),
             allow: "POST",
@@ -187,7 +201,7 @@ async fn send_message(app: &App, request: Request<Incoming>) -> Result<HttpRespo
     let envelope = Envelope::new(text, &app.config.service_name);
     let queue = &app.config.queue.name;
     app.publisher
-        .publish(outgoing(&envelope, queue))
+        .publish(outgoing(&envelope, "", queue))
         .await
         .map_err(|error| {
             warn!(message_id = %envelope.id, %error, "message not confirmed");
@@ -222,9 +236,11 @@ async fn send_burst(app: &App, request: Request<Incoming>) -> HttpResponse {
         app.publisher.clone(),
         burst.count,
         BURST_WINDOW,
+        false,
         |seq| {
             outgoing(
                 &Envelope::numbered(&burst.text, seq, burst.count, service),
+                "",
                 queue,
             )
         },
@@ -267,11 +283,118 @@ async fn send_burst(app: &App, request: Request<Incoming>) -> HttpResponse {
     }
 }
 
-/// The persistent message carrying `envelope` to `queue` through the default exchange.
-fn outgoing(envelope: &Envelope, queue: &str) -> OutgoingMessage {
+/// `POST /publish {"routing_key":"logs.error","message":"disk full","exchange":"topic"}` →
+/// publish to one of the three exchanges; 200 once confirmed, with `routed` saying whether any
+/// queue was bound for the key (an unroutable message was still accepted: that is the lesson).
+async fn publish(app: &App, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+    let body = read_body(request, app.config.max_body).await?;
+    let request = parse_publish(&body)?;
+    let exchange = app.config.exchanges.name_of(request.kind);
+    let envelope = Envelope {
+        routing_key: Some(request.routing_key.clone()),
+        ..Envelope::new(request.text, &app.config.service_name)
+    };
+    let routed = match app
+        .publisher
+        .publish(outgoing(&envelope, exchange, &request.routing_key))
+        .await
+    {
+        Ok(()) => true,
+        Err(PublishError::Unroutable { .. }) => false,
+        Err(error) => {
+            warn!(message_id = %envelope.id, %error, "message not confirmed");
+            return Err(publish_failure(app, error));
+        }
+    };
+    info!(message_id = %envelope.id, exchange, routing_key = %request.routing_key, routed, "message published");
+    let message = if routed {
+        format!("Message published to exchange {exchange}")
+    } else {
+        format!(
+            "Message published to exchange {exchange}, but no queue is bound for routing key {:?}: nobody received it",
+            request.routing_key
+        )
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "success": true,
+            "routed": routed,
+            "message": message,
+            "exchange": exchange,
+            "exchange_type": request.kind.as_str(),
+            "routing_key": request.routing_key,
+            "data": envelope,
+        }),
+    ))
+}
+
+/// A validated `/publish` request.
+#[derive(Debug, PartialEq, Eq)]
+struct PublishRequest {
+    kind: ExchangeKind,
+    routing_key: String,
+    text: String,
+}
+
+/// `{"message": non-empty string, "routing_key": string ≤ 255 bytes (optional for fanout),
+/// "exchange": "topic" (default) | "direct" | "fanout"}`.
+fn parse_publish(body: &[u8]) -> Result<PublishRequest, ApiError> {
+    let object = parse_object(
+        body,
+        r#"{"routing_key":"logs.error","message":"disk full","exchange":"topic"}"#,
+    )?;
+    let kind = match object.get("exchange") {
+        None | Some(serde_json::Value::Null) => ExchangeKind::Topic,
+        Some(serde_json::Value::String(name)) => ExchangeKind::parse(name).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                r#"unknown exchange {name:?}: use "topic", "direct" or "fanout""#
+            ))
+        })?,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                r#"field "exchange" must be "topic", "direct" or "fanout", not {}"#,
+                json_type(other)
+            )))
+        }
+    };
+    let routing_key = match object.get("routing_key") {
+        None | Some(serde_json::Value::Null) if kind == ExchangeKind::Fanout => String::new(),
+        None | Some(serde_json::Value::Null) => {
+            return Err(ApiError::BadRequest(format!(
+                r#"missing field "routing_key": a {} exchange routes by it (e.g. "logs.error")"#,
+                kind.as_str()
+            )))
+        }
+        Some(serde_json::Value::String(key)) => key.clone(),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                r#"field "routing_key" must be a string, not {}"#,
+                json_type(other)
+            )))
+        }
+    };
+    validate_routing_key(&routing_key).map_err(ApiError::BadRequest)?;
+    let text = match object.get("message") {
+        None => return Err(ApiError::BadRequest(
+            r#"missing field "message": send {"routing_key":"logs.error","message":"disk full"}"#
+                .to_owned(),
+        )),
+        Some(value) => message_text(value)?,
+    };
+    Ok(PublishRequest {
+        kind,
+        routing_key,
+        text,
+    })
+}
+
+/// The persistent message carrying `envelope` to `exchange` with `routing_key` (the queue's name
+/// through the default exchange `""`).
+fn outgoing(envelope: &Envelope, exchange: &str, routing_key: &str) -> OutgoingMessage {
     OutgoingMessage {
-        exchange: String::new(),
-        routing_key: queue.to_owned(),
+        exchange: exchange.to_owned(),
+        routing_key: routing_key.to_owned(),
         body: envelope.to_json(),
         message_id: envelope.id.clone(),
         timestamp: unix_seconds_now(),
@@ -430,6 +553,40 @@ mod tests {
         ] {
             assert!(
                 matches!(parse_message(bad), Err(ApiError::BadRequest(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn publish_requests_name_a_known_exchange_and_a_valid_key() {
+        assert_eq!(
+            parse_publish(br#"{"routing_key":"logs.error","message":"disk full"}"#).unwrap(),
+            PublishRequest {
+                kind: ExchangeKind::Topic,
+                routing_key: "logs.error".to_owned(),
+                text: "disk full".to_owned(),
+            }
+        );
+        let fanout = parse_publish(br#"{"message":"hi","exchange":"fanout"}"#).unwrap();
+        assert_eq!(
+            (fanout.kind, fanout.routing_key.as_str()),
+            (ExchangeKind::Fanout, "")
+        );
+        let long_key = format!(r#"{{"routing_key":"{}","message":"x"}}"#, "k".repeat(256));
+        for bad in [
+            &br#"{"message":"no key"}"#[..],
+            br#"{"routing_key":"a","message":"x","exchange":"headers"}"#,
+            br#"{"routing_key":"a","message":"x","exchange":5}"#,
+            br#"{"routing_key":7,"message":"x"}"#,
+            br#"{"routing_key":"a"}"#,
+            br#"{"routing_key":"a","message":""}"#,
+            long_key.as_bytes(),
+            b"\xff\xfe",
+        ] {
+            assert!(
+                matches!(parse_publish(bad), Err(ApiError::BadRequest(_))),
                 "{}",
                 String::from_utf8_lossy(bad)
             );

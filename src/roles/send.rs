@@ -13,15 +13,71 @@ use tracing::info;
 
 use crate::amqp::{
     next_live_session, publish_burst, AmqpOptions, BurstItem, ChannelSetup, ConfirmedPublisher,
-    ConnectionManager, OutgoingMessage, WorkQueue, BURST_WINDOW,
+    ConnectionManager, ExchangeKind, LabExchanges, OutgoingMessage, PublishError, Topology,
+    WorkQueue, BURST_WINDOW,
 };
 use crate::identity;
 use crate::message::{numbered_text, unix_seconds_now, Envelope};
 
+/// Where `send` publishes.
+#[derive(Debug, Clone)]
+pub enum SendTarget {
+    /// The work queue, through the default exchange (declared with its shape).
+    Queue(WorkQueue),
+    /// One of the lab's exchanges, with a routing key; unroutable messages are reported, and are
+    /// not a failure (nobody subscribing is something to learn, not an error).
+    Exchange {
+        exchanges: LabExchanges,
+        kind: ExchangeKind,
+        routing_key: String,
+    },
+}
+
+impl SendTarget {
+    fn topology(&self) -> Topology {
+        match self {
+            SendTarget::Queue(queue) => queue.topology(),
+            SendTarget::Exchange { exchanges, .. } => Topology {
+                exchanges: exchanges.specs(),
+                exchange_mismatch_hint: Some(exchanges.mismatch_hint()),
+                ..Topology::default()
+            },
+        }
+    }
+
+    /// `(exchange, routing key)` of every message.
+    fn address(&self) -> (String, String) {
+        match self {
+            SendTarget::Queue(queue) => (String::new(), queue.name.clone()),
+            SendTarget::Exchange {
+                exchanges,
+                kind,
+                routing_key,
+            } => (exchanges.name_of(*kind).to_owned(), routing_key.clone()),
+        }
+    }
+
+    /// Where the messages went, for people.
+    fn describe(&self) -> String {
+        match self {
+            SendTarget::Queue(queue) => format!("queue {}", queue.name),
+            SendTarget::Exchange {
+                exchanges,
+                kind,
+                routing_key,
+            } => format!(
+                "{} exchange {} with key {routing_key:?}",
+                kind.as_str(),
+                exchanges.name_of(*kind)
+            ),
+        }
+    }
+}
+
 /// Settings of `send`, built from its flags.
 #[derive(Debug, Clone)]
 pub struct SendConfig {
-    pub queue: WorkQueue,
+    pub target: SendTarget,
     /// Messages to send, numbered 1..=count.
     pub count: u64,
     /// One summary line instead of a line per message.
@@ -44,7 +100,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name("send"),
-        config.queue.topology(),
+        config.target.topology(),
         ChannelSetup {
             confirms: true,
             prefetch: None,
@@ -79,19 +135,25 @@ async fn send_all(
         error = manager.failed() => anyhow::bail!(error),
         _ = shutdown.cancelled() => anyhow::bail!("interrupted before connecting; nothing was sent"),
     }
-    info!(queue = %config.queue.name, queue_shape = %config.queue.describe(), count = config.count, "sending");
+    let destination = config.target.describe();
+    info!(to = %destination, count = config.count, "sending");
 
     let publisher = Arc::new(ConfirmedPublisher::new(
         manager.sessions(),
         config.publish_timeout,
         config.service_name.clone(),
     ));
-    let queue = config.queue.name.clone();
+    let (exchange, routing_key) = config.target.address();
+    let to_exchange = !exchange.is_empty();
     let make = |seq| {
-        let envelope = Envelope::numbered(&config.text, seq, config.count, &config.service_name);
+        let mut envelope =
+            Envelope::numbered(&config.text, seq, config.count, &config.service_name);
+        if to_exchange {
+            envelope.routing_key = Some(routing_key.clone());
+        }
         OutgoingMessage {
-            exchange: String::new(),
-            routing_key: queue.clone(),
+            exchange: exchange.clone(),
+            routing_key: routing_key.clone(),
             body: envelope.to_json(),
             message_id: envelope.id.clone(),
             timestamp: unix_seconds_now(),
@@ -107,7 +169,12 @@ async fn send_all(
         let text = numbered_text(&config.text, item.seq, config.count);
         let line = match &item.result {
             Ok(()) => format!(
-                " [x] sent {}/{} {text:?} to {queue} (id {})",
+                " [x] sent {}/{} {text:?} to {destination} (id {})",
+                item.seq, config.count, item.message_id
+            ),
+            Err(PublishError::Unroutable { .. }) if to_exchange => format!(
+                " [-] sent {}/{} {text:?} to {destination}, but no queue is bound for it: \
+                 nobody received it (id {})",
                 item.seq, config.count, item.message_id
             ),
             Err(error) => format!(
@@ -123,17 +190,23 @@ async fn send_all(
     };
     let started = Instant::now();
     let report = tokio::select! {
-        report = publish_burst(publisher, config.count, BURST_WINDOW, make, print) => report,
+        report = publish_burst(publisher, config.count, BURST_WINDOW, to_exchange, make, print) => report,
         _ = shutdown.cancelled() => anyhow::bail!("interrupted; some messages may not have been sent"),
     };
     let elapsed = started.elapsed();
     let rate = report.confirmed as f64 / elapsed.as_secs_f64().max(0.001);
     println!(
-        "{} of {} messages confirmed by RabbitMQ on queue {queue} in {:.0} ms ({rate:.0} msg/s)",
+        "{} of {} messages confirmed by RabbitMQ on {destination} in {:.0} ms ({rate:.0} msg/s)",
         report.confirmed,
         config.count,
         elapsed.as_secs_f64() * 1000.0
     );
+    if report.unroutable > 0 {
+        println!(
+            "{} of them reached no queue: nobody is bound to {destination}",
+            report.unroutable
+        );
+    }
     match report.failure {
         None => Ok(()),
         Some((seq, error)) => anyhow::bail!(
