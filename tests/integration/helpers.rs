@@ -222,14 +222,18 @@ pub fn free_port() -> u16 {
 /// Standard reconnect settings for tests: quick to notice, quick to come back.
 pub const FAST_RECONNECT: [&str; 4] = ["--reconnect-min", "100ms", "--reconnect-max", "1s"];
 
-/// `produce-server` on a free port; returns once it listens.
+/// `produce-server` on a free port; returns once it listens. Unless `extra` names them, its three
+/// exchanges get fresh names that are deleted with it, so tests never leave `logs-*` behind.
 pub struct ProduceServer {
     pub process: Running,
     pub base: String,
+    _exchanges: Option<TestExchanges>,
 }
 
 impl ProduceServer {
     pub async fn start(amqp_url: &str, queue: &str, extra: &[&str]) -> Self {
+        let exchanges =
+            (!extra.contains(&"--topic-exchange")).then(|| TestExchanges::new("producer"));
         let mut args = vec![
             "produce-server",
             "--port",
@@ -242,6 +246,9 @@ impl ProduceServer {
             amqp_url,
         ];
         args.extend_from_slice(&FAST_RECONNECT);
+        if let Some(exchanges) = &exchanges {
+            args.extend(exchanges.flags());
+        }
         args.extend_from_slice(extra);
         let process = Running::spawn(&args, &[]);
         let listening = process
@@ -255,6 +262,7 @@ impl ProduceServer {
         Self {
             process,
             base: format!("http://127.0.0.1:{port}"),
+            _exchanges: exchanges,
         }
     }
 
@@ -377,6 +385,124 @@ pub async fn wait_status(url: &str, status: u16, timeout: Duration) {
 // The broker, seen from the test
 
 /// A test's own AMQP connection, for looking into and cleaning up its queues.
+/// `fanout-sub` or `topic-sub` with health endpoints on a free port; returns once it consumes.
+pub struct Subscriber {
+    pub process: Running,
+    pub health: String,
+}
+
+impl Subscriber {
+    /// Starts `role` (`fanout-sub`/`topic-sub`) with `args`, named `name` in its logs.
+    pub async fn start(role: &str, amqp_url: &str, name: &str, args: &[&str]) -> Self {
+        let port = free_port().to_string();
+        let mut all = vec![
+            role,
+            "--name",
+            name,
+            "--amqp-url",
+            amqp_url,
+            "--health-port",
+            &port,
+            "--health-bind",
+            "127.0.0.1",
+        ];
+        all.extend_from_slice(&FAST_RECONNECT);
+        all.extend_from_slice(args);
+        let process = Running::spawn(&all, &[]);
+        process
+            .wait_log("subscribed", |_| true, Duration::from_secs(10))
+            .await;
+        Self {
+            process,
+            health: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// `(routing key, envelope text)` of every message received so far, in order.
+    pub fn received(&self) -> Vec<(String, String)> {
+        self.process
+            .logs_matching(|v| v["message"] == "received message")
+            .iter()
+            .map(|v| {
+                let body: Value = serde_json::from_str(v["body"].as_str().unwrap_or_default())
+                    .unwrap_or_default();
+                (
+                    v["routing_key"].as_str().unwrap_or_default().to_owned(),
+                    body["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The routing keys received so far, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.received().into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        keys
+    }
+}
+
+/// Deletes exchanges when dropped, even when the test panicked.
+pub struct ExchangeGuard(pub Vec<String>);
+
+impl Drop for ExchangeGuard {
+    fn drop(&mut self) {
+        let exchanges = std::mem::take(&mut self.0);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let broker = Broker::connect().await;
+                for exchange in &exchanges {
+                    broker.delete_exchange(exchange).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Fresh names for the three lab exchanges (topic, direct, fanout), deleted at the end of the
+/// test, with the flags that point a publisher at them.
+pub struct TestExchanges {
+    pub topic: String,
+    pub direct: String,
+    pub fanout: String,
+    _guard: ExchangeGuard,
+}
+
+impl TestExchanges {
+    pub fn new(prefix: &str) -> Self {
+        let base = unique(prefix);
+        let (topic, direct, fanout) = (
+            format!("{base}-topic"),
+            format!("{base}-direct"),
+            format!("{base}-fanout"),
+        );
+        let guard = ExchangeGuard(vec![topic.clone(), direct.clone(), fanout.clone()]);
+        Self {
+            topic,
+            direct,
+            fanout,
+            _guard: guard,
+        }
+    }
+
+    /// `--topic-exchange … --direct-exchange … --fanout-exchange …`.
+    pub fn flags(&self) -> Vec<&str> {
+        vec![
+            "--topic-exchange",
+            &self.topic,
+            "--direct-exchange",
+            &self.direct,
+            "--fanout-exchange",
+            &self.fanout,
+        ]
+    }
+}
+
 pub struct Broker {
     _connection: Connection,
     channel: Channel,

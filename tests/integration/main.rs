@@ -7,4 +7,5 @@ mod consume;
 mod faults;
 mod helpers;
 mod produce_server;
+mod pubsub;
 mod work_queue;

@@ -464,6 +464,7 @@ async fn every_role_refuses_a_queue_of_another_shape_with_one_clear_line() {
     // The queue exists as the Node services declare it: plain durable classic.
     Broker::connect().await.depth(&queue).await;
     let url = amqp_url();
+    let exchanges = TestExchanges::new("shape");
     let quorum = ["--queue-type", "quorum"];
     let runs: [Vec<&str>; 3] = [
         vec!["send", "--queue", &queue, "--amqp-url", &url, "x"],
@@ -484,6 +485,12 @@ async fn every_role_refuses_a_queue_of_another_shape_with_one_clear_line() {
             &url,
             "--port",
             "0",
+            "--topic-exchange",
+            &exchanges.topic,
+            "--direct-exchange",
+            &exchanges.direct,
+            "--fanout-exchange",
+            &exchanges.fanout,
         ],
     ];
     for mut args in runs {
