@@ -71,6 +71,11 @@ pub struct CommonArgs {
           value_name = "DURATION", global = true)]
     pub reconnect_max: Duration,
 
+    /// Validate the arguments and environment, print the resolved settings as JSON (password
+    /// hidden) and exit without connecting: 0 if valid, 2 if not. For CI checks of manifests.
+    #[arg(long, global = true)]
+    pub check_config: bool,
+
     /// AMQP heartbeat: a silent broker is given up after about twice this.
     #[arg(long, env = "AMQP_HEARTBEAT", default_value = "10s", value_parser = parse_heartbeat,
           value_name = "DURATION", global = true)]
@@ -447,6 +452,8 @@ impl HealthArgs {
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `--check-config`: validate and describe, do not run.
+    pub check_only: bool,
     pub log_format: LogFormat,
     /// Log to stderr instead of stdout (for `send`, whose stdout is its output).
     pub logs_to_stderr: bool,
@@ -566,6 +573,7 @@ impl Cli {
         // `send` prints its results on stdout; its logs must not mix with them.
         let logs_to_stderr = matches!(role, Role::Send(_));
         Ok(Config {
+            check_only: common.check_config,
             log_format,
             logs_to_stderr,
             amqp,

@@ -15,6 +15,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.check_only {
+        println!("{}", roles::describe(&config.role, &config.amqp));
+        return ExitCode::SUCCESS;
+    }
     telemetry::init(config.log_format, config.logs_to_stderr);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

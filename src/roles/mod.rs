@@ -13,6 +13,7 @@ pub mod topic_sub;
 
 pub(crate) use body::render_body;
 
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::AmqpOptions;
@@ -25,6 +26,57 @@ pub enum Role {
     Send(send::SendConfig),
     FanoutSub(fanout_sub::FanoutSubConfig),
     TopicSub(topic_sub::TopicSubConfig),
+}
+
+/// What the role would do, as JSON (for `--check-config`): its name, the port it serves HTTP on
+/// and the paths there, and its main settings. The password never appears.
+pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
+    let health_paths = ["/health", "/ready"];
+    let mut description = match role {
+        Role::ProduceServer(c) => json!({
+            "role": "produce-server",
+            "port": c.listen.port(),
+            "paths": ["/", "/health", "/ready", "/send-message", "/send-burst", "/publish"],
+            "queue": c.queue.name,
+            "queue_shape": c.queue.describe(),
+            "exchanges": [c.exchanges.topic, c.exchanges.direct, c.exchanges.fanout],
+        }),
+        Role::Consume(c) => json!({
+            "role": "consume",
+            "port": c.health_listen.map(|a| a.port()),
+            "paths": health_paths,
+            "queue": c.queue.name,
+            "queue_shape": c.queue.describe(),
+            "prefetch": c.prefetch,
+            "name": c.name,
+        }),
+        Role::Send(c) => json!({
+            "role": "send",
+            "port": null,
+            "paths": [],
+            "count": c.count,
+        }),
+        Role::FanoutSub(c) => json!({
+            "role": "fanout-sub",
+            "port": c.health_listen.map(|a| a.port()),
+            "paths": health_paths,
+            "exchange": c.exchange,
+            "queue": c.queue,
+            "name": c.name,
+        }),
+        Role::TopicSub(c) => json!({
+            "role": "topic-sub",
+            "port": c.health_listen.map(|a| a.port()),
+            "paths": health_paths,
+            "exchange": c.exchange,
+            "exchange_type": c.kind.as_str(),
+            "patterns": c.patterns,
+            "queue": c.queue,
+            "name": c.name,
+        }),
+    };
+    description["amqp_url"] = json!(amqp.settings.redacted());
+    description
 }
 
 /// Runs the chosen role until `shutdown`.

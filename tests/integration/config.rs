@@ -179,3 +179,45 @@ async fn wrong_credentials_are_named_and_stop_the_role() {
     );
     assert!(!output.contains(SECRET));
 }
+
+#[tokio::test]
+async fn check_config_validates_and_describes_without_connecting() {
+    // A broker address where nothing listens: --check-config must not try it.
+    let url = "amqp://guest:sekrit@127.0.0.1:1/%2f";
+    let (code, output) = run_to_end(
+        &[
+            "topic-sub",
+            "--pattern",
+            "*.error",
+            "--queue",
+            "error-handler-service",
+            "--amqp-url",
+            url,
+            "--check-config",
+        ],
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(code, 0, "{output}");
+    let description: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    assert_eq!(description["role"], "topic-sub");
+    assert_eq!(description["port"], 8080);
+    assert_eq!(
+        description["paths"],
+        serde_json::json!(["/health", "/ready"])
+    );
+    assert!(!output.contains("sekrit"), "{output}");
+    let (code, output) = run_to_end(
+        &[
+            "topic-sub",
+            "--pattern",
+            "a..b",
+            "--amqp-url",
+            url,
+            "--check-config",
+        ],
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(code, 2, "{output}");
+}
