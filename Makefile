@@ -19,17 +19,20 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run test lint clean broker
+.PHONY: help build run demo-work-queue test lint clean broker
 
 help: ## List the targets (this text)
 	@echo "Usage: make TARGET [CARGO=cargo PORT=$(PORT) HEALTH_PORT=$(HEALTH_PORT) TEST_ARGS=...]"
-	@awk -F ':.*## ' '/^[a-zA-Z0-9_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
+	@awk -F ':.*## ' '/^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
 
 build: ## Build the release binary (target/release/playground)
 	$(CARGO) build --release --locked
 
 run: broker build ## Run produce-server (:PORT) and consume (:HEALTH_PORT) together; Ctrl-C stops both
 	BIN=$(BIN) PORT=$(PORT) HEALTH_PORT=$(HEALTH_PORT) bash scripts/run-lab.sh
+
+demo-work-queue: broker build ## Three workers of different speeds on one queue: prefetch 1 vs 30, as a table
+	BIN=$(BIN) bash scripts/demo-work-queue.sh
 
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
 	$(CARGO) test --locked $(TEST_ARGS)
