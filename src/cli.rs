@@ -36,6 +36,7 @@ pub struct Cli {
 
 /// Options every role shares.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Broker connection and logging (every role)")]
 pub struct CommonArgs {
     /// Broker URL: amqp://USER:PASS@HOST:PORT/VHOST or amqps://… (vhost "/" is written %2f).
     /// Credentials are percent-decoded.
@@ -94,8 +95,8 @@ pub enum LogFormatArg {
 /// The roles.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// HTTP service: POST /send-message publishes a confirmed message to the queue
-    /// (replaces the Node hello-world service).
+    /// HTTP service: POST /send-message and /send-burst publish confirmed messages to the queue,
+    /// POST /publish to an exchange (replaces the Node hello-world service).
     ProduceServer(ProduceServerArgs),
     /// Worker: logs and acks every message of the queue (replaces the Node message-consumer);
     /// can simulate work, failures and crashes.

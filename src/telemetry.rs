@@ -44,3 +44,9 @@ pub fn init(format: LogFormat, to_stderr: bool) {
             .try_init(),
     };
 }
+
+/// Milliseconds since `start`, rounded to 0.1 ms: a stable, readable `elapsed_ms` log field
+/// (instead of `1.5758180000000002`).
+pub fn elapsed_ms(start: std::time::Instant) -> f64 {
+    (start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+}

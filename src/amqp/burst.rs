@@ -52,20 +52,33 @@ pub async fn publish_burst(
     let mut report = BurstReport::default();
     let mut next = 1u64;
     loop {
+        // Frames go out one after the other, so the queue holds the burst in `seq` order; only
+        // the confirms are awaited concurrently.
         while report.failure.is_none() && next <= count && in_flight.len() < window {
-            let message = make(next);
-            let publisher = publisher.clone();
             let seq = next;
-            in_flight.spawn(async move {
-                let message_id = message.message_id.clone();
-                let result = publisher.publish(message).await;
-                BurstItem {
-                    seq,
-                    message_id,
-                    result,
-                }
-            });
             next += 1;
+            let message = make(seq);
+            let message_id = message.message_id.clone();
+            match publisher.send(message).await {
+                Ok(pending) => {
+                    in_flight.spawn(async move {
+                        BurstItem {
+                            seq,
+                            message_id,
+                            result: pending.confirmed().await,
+                        }
+                    });
+                }
+                Err(error) => {
+                    let item = BurstItem {
+                        seq,
+                        message_id,
+                        result: Err(error),
+                    };
+                    on_item(&item);
+                    record(&mut report, item, accept_unroutable);
+                }
+            }
         }
         let Some(joined) = in_flight.join_next().await else {
             break;
@@ -80,23 +93,27 @@ pub async fn publish_burst(
             },
         };
         on_item(&item);
-        match &item.result {
-            Ok(()) => report.confirmed += 1,
-            Err(PublishError::Unroutable { .. }) if accept_unroutable => {
-                report.confirmed += 1;
-                report.unroutable += 1;
-            }
-            Err(error) => {
-                // Keep the earliest failing message: later ones failed for the same reason.
-                let earlier = report
-                    .failure
-                    .as_ref()
-                    .is_some_and(|(seq, _)| *seq <= item.seq);
-                if !earlier {
-                    report.failure = Some((item.seq, error.clone()));
-                }
+        record(&mut report, item, accept_unroutable);
+    }
+    report
+}
+
+/// Counts one outcome; keeps the earliest failure (later ones failed for the same reason).
+fn record(report: &mut BurstReport, item: BurstItem, accept_unroutable: bool) {
+    match item.result {
+        Ok(()) => report.confirmed += 1,
+        Err(PublishError::Unroutable { .. }) if accept_unroutable => {
+            report.confirmed += 1;
+            report.unroutable += 1;
+        }
+        Err(error) => {
+            let earlier = report
+                .failure
+                .as_ref()
+                .is_some_and(|(seq, _)| *seq <= item.seq);
+            if !earlier {
+                report.failure = Some((item.seq, error));
             }
         }
     }
-    report
 }

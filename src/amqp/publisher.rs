@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use amqprs::channel::BasicPublishArguments;
 use amqprs::BasicProperties;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{oneshot, watch, Mutex};
 use tokio::time::Instant;
 
 use super::confirms::{Confirm, ConfirmTracker};
@@ -96,6 +96,13 @@ impl ConfirmedPublisher {
 
     /// Publishes a persistent JSON message and waits for the broker's confirm.
     pub async fn publish(&self, message: OutgoingMessage) -> Result<(), PublishError> {
+        self.send(message).await?.confirmed().await
+    }
+
+    /// Hands the message to the broker connection and returns without waiting for the confirm.
+    /// Messages sent one after the other reach the queue in that order, which a burst relies on;
+    /// their confirms can then be awaited concurrently. Bounded by the publish timeout.
+    pub async fn send(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
         let deadline = Instant::now() + self.timeout;
         let session = self
             .sessions
@@ -120,45 +127,68 @@ impl ConfirmedPublisher {
             .mandatory(true)
             .finish();
 
-        let (tag, confirm) = {
-            // Declared first so it is released last, after the reservation's drop.
-            let _enqueue = tokio::time::timeout_at(deadline, self.enqueue.lock())
-                .await
-                .map_err(|_| PublishError::Timeout(self.timeout))?;
-            let (tag, confirm) = confirms
-                .reserve(&message.message_id)
-                .ok_or(PublishError::NotConnected)?;
-            let mut reservation = Reservation {
-                confirms: &confirms,
-                tag,
-                enqueued: false,
-            };
-            tokio::select! {
-                sent = session.channel().basic_publish(properties, message.body, args) => {
-                    // An error means amqprs' writer is gone: the frame never left.
-                    sent.map_err(|_| PublishError::NotConnected)?;
-                    reservation.enqueued = true;
-                }
-                _ = session.ended() => return Err(PublishError::NotConnected),
-                _ = tokio::time::sleep_until(deadline) => {
-                    return Err(PublishError::Timeout(self.timeout))
-                }
-            }
-            (tag, confirm)
+        // Declared first so it is released last, after the reservation's drop.
+        let _enqueue = tokio::time::timeout_at(deadline, self.enqueue.lock())
+            .await
+            .map_err(|_| PublishError::Timeout(self.timeout))?;
+        let (tag, confirm) = confirms
+            .reserve(&message.message_id)
+            .ok_or(PublishError::NotConnected)?;
+        let mut reservation = Reservation {
+            confirms: &confirms,
+            tag,
+            enqueued: false,
         };
-
         tokio::select! {
-            outcome = confirm => match outcome {
+            sent = session.channel().basic_publish(properties, message.body, args) => {
+                // An error means amqprs' writer is gone: the frame never left.
+                sent.map_err(|_| PublishError::NotConnected)?;
+                reservation.enqueued = true;
+            }
+            _ = session.ended() => return Err(PublishError::NotConnected),
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(PublishError::Timeout(self.timeout))
+            }
+        }
+        drop(reservation);
+        Ok(PendingConfirm {
+            confirms: confirms.clone(),
+            tag,
+            confirm,
+            deadline,
+            timeout: self.timeout,
+            exchange: message.exchange,
+            routing_key: message.routing_key,
+        })
+    }
+}
+
+/// A message the broker has been handed, whose confirm has not arrived yet.
+pub struct PendingConfirm {
+    confirms: Arc<ConfirmTracker>,
+    tag: u64,
+    confirm: oneshot::Receiver<Confirm>,
+    deadline: Instant,
+    timeout: Duration,
+    exchange: String,
+    routing_key: String,
+}
+
+impl PendingConfirm {
+    /// Waits for the broker's answer, until the publish timeout that started at `send`.
+    pub async fn confirmed(self) -> Result<(), PublishError> {
+        tokio::select! {
+            outcome = self.confirm => match outcome {
                 Ok(Confirm::Ack) => Ok(()),
                 Ok(Confirm::Nack) => Err(PublishError::Nacked),
                 Ok(Confirm::Returned) => Err(PublishError::Unroutable {
-                    exchange: message.exchange,
-                    routing_key: message.routing_key,
+                    exchange: self.exchange,
+                    routing_key: self.routing_key,
                 }),
                 Ok(Confirm::Lost) | Err(_) => Err(PublishError::ConnectionLost),
             },
-            _ = tokio::time::sleep_until(deadline) => {
-                confirms.abandon(tag);
+            _ = tokio::time::sleep_until(self.deadline) => {
+                self.confirms.abandon(self.tag);
                 Err(PublishError::Timeout(self.timeout))
             }
         }

@@ -132,15 +132,9 @@ impl WorkQueue {
                 kind: "fanout".to_owned(),
                 durable: true,
             });
-            let mut queue = QueueSpec::durable(&dead_letter.queue);
-            if self.queue_type == QueueType::Quorum {
-                insert(
-                    &mut queue.arguments,
-                    "x-queue-type",
-                    FieldValue::from("quorum"),
-                );
-            }
-            topology.queues.push(queue);
+            // A plain classic queue whatever the work queue's type, so that
+            // `playground consume --queue <queue>.dead-letter` can read it with default options.
+            topology.queues.push(QueueSpec::durable(&dead_letter.queue));
             topology.bindings.push(BindingSpec {
                 queue: dead_letter.queue.clone(),
                 exchange: dead_letter.exchange.clone(),

@@ -28,6 +28,7 @@ use crate::http::{spawn_health_server, Health};
 use crate::identity;
 use crate::message::rfc3339_now;
 use crate::roles::render_body;
+use crate::telemetry::elapsed_ms;
 
 /// Settings of `consume`, built from its flags.
 #[derive(Debug, Clone)]
@@ -254,7 +255,7 @@ async fn handle_delivery(worker: &Worker, session: &Session, delivery: ConsumerM
         warn!(consumer = %config.name, message_id = %message.message_id, seq = message.seq, "connection lost before the ack; the broker will redeliver");
         return;
     }
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_ms = elapsed_ms(started);
     let channel = session.channel();
     if matches!(outcome, WorkOutcome::Interrupted) {
         let back = channel

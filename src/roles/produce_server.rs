@@ -23,6 +23,7 @@ use crate::amqp::{
 use crate::http::{json_response, server, ApiError, Health, HttpResponse};
 use crate::identity;
 use crate::message::{rfc3339_now, unix_seconds_now, Envelope};
+use crate::telemetry::elapsed_ms;
 
 /// Settings of `produce-server`, built from its flags.
 #[derive(Debug, Clone)]
@@ -185,7 +186,7 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         .into_response(),
     };
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_ms = elapsed_ms(started);
     if path == "/health" || path == "/ready" {
         debug!(%method, %path, status, elapsed_ms, "request");
     } else {
@@ -247,7 +248,7 @@ async fn send_burst(app: &App, request: Request<Incoming>) -> HttpResponse {
         |_| {},
     )
     .await;
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_ms = elapsed_ms(started);
     match report.failure {
         None => {
             info!(count = burst.count, queue = %queue, elapsed_ms, "burst confirmed");
@@ -255,7 +256,11 @@ async fn send_burst(app: &App, request: Request<Incoming>) -> HttpResponse {
                 StatusCode::OK,
                 &json!({
                     "success": true,
-                    "message": format!("{} messages sent to queue", burst.count),
+                    "message": format!(
+                        "{} {} sent to queue",
+                        burst.count,
+                        if burst.count == 1 { "message" } else { "messages" }
+                    ),
                     "sent": report.confirmed,
                     "queue": queue,
                     "elapsed_ms": elapsed_ms,

@@ -196,9 +196,14 @@ async fn send_all(
     let elapsed = started.elapsed();
     let rate = report.confirmed as f64 / elapsed.as_secs_f64().max(0.001);
     println!(
-        "{} of {} messages confirmed by RabbitMQ on {destination} in {:.0} ms ({rate:.0} msg/s)",
+        "{} of {} {} confirmed by RabbitMQ on {destination} in {:.0} ms ({rate:.0} msg/s)",
         report.confirmed,
         config.count,
+        if config.count == 1 {
+            "message"
+        } else {
+            "messages"
+        },
         elapsed.as_secs_f64() * 1000.0
     );
     if report.unroutable > 0 {

@@ -341,15 +341,16 @@ async fn send_burst_validates_count_and_publishes_exactly_that_many() {
 
     let messages = broker.drain(&queue).await;
     assert_eq!(messages.len(), 1000);
-    let mut seqs = BTreeSet::new();
+    let mut seqs = Vec::new();
     for (id, body) in &messages {
         let envelope: Value = serde_json::from_slice(body).unwrap();
         let seq = envelope["seq"].as_u64().unwrap();
         assert_eq!(envelope["message"], format!("Task... {seq} of 1000"));
         assert_eq!(envelope["id"], id.as_str());
-        seqs.insert(seq);
+        seqs.push(seq);
     }
-    assert_eq!(seqs, (1..=1000).collect::<BTreeSet<u64>>());
+    // Every task once, and queued in order: workers take them 1, 2, 3…
+    assert_eq!(seqs, (1..=1000).collect::<Vec<u64>>());
 }
 
 #[tokio::test]
