@@ -7,7 +7,7 @@
 //! - [`http`]: hyper server with graceful shutdown, JSON errors, `/health` and `/ready`.
 //! - [`amqp`]: the shared connection manager (backoff, reconnect, topology re-declaration,
 //!   state watch) and confirmed publishing. Knows nothing of HTTP, clap or roles.
-//! - Leaves: [`message`] (the JSON envelope), [`shutdown`] (signals), [`telemetry`] (logging),
+//! - Leaves: [`message`] (the JSON envelope), [`metrics`] (Prometheus registry), [`shutdown`] (signals), [`telemetry`] (logging),
 //!   [`identity`] (host and connection names).
 //!
 //! [`Config`]: cli::Config
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod http;
 pub mod identity;
 pub mod message;
+pub mod metrics;
 pub mod roles;
 pub mod shutdown;
 pub mod telemetry;

@@ -77,6 +77,13 @@ pub fn numbered_text(text: &str, seq: u64, count: u64) -> String {
     }
 }
 
+/// When the producer stamped a message (the envelope's `timestamp`), if the body is an envelope.
+pub fn produced_at(envelope: &serde_json::Value) -> Option<SystemTime> {
+    envelope["timestamp"]
+        .as_str()
+        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+}
+
 /// The current time as `2025-11-28T13:01:12.087Z`.
 pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()

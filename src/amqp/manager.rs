@@ -25,6 +25,7 @@ use super::probe;
 use super::settings::AmqpSettings;
 use super::signals::{BrokerClose, ChannelEvents, ConnectionEvents, SessionSignals};
 use super::topology::{Declaration, DeclaredTopology, Topology};
+use crate::metrics::metrics;
 
 /// How the role's channel is set up on every connect.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +99,17 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
+    /// A one-word name: `connecting`, `connected`, `disconnected`, `failed`, `closed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectionState::Connecting { .. } => "connecting",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Disconnected { .. } => "disconnected",
+            ConnectionState::Failed(_) => "failed",
+            ConnectionState::Closed => "closed",
+        }
+    }
+
     /// `true` while a session is usable.
     pub fn is_connected(&self) -> bool {
         matches!(self, ConnectionState::Connected)
@@ -188,6 +200,7 @@ impl ConnectionManager {
             attempt: 1,
             last_error: None,
         });
+        metrics().set_connection_state("connecting");
         let (session_tx, sessions) = watch::channel(None);
         let close = CancellationToken::new();
         let task = tokio::spawn(run(config, state_tx, session_tx, close.clone()));
@@ -305,10 +318,13 @@ async fn run(
     let mut login_refusals = 0u32;
     loop {
         attempt += 1;
-        state.send_replace(ConnectionState::Connecting {
-            attempt,
-            last_error: last_error.clone(),
-        });
+        set_state(
+            &state,
+            ConnectionState::Connecting {
+                attempt,
+                last_error: last_error.clone(),
+            },
+        );
         let attempt_result = tokio::select! {
             result = connect(&config, generation + 1) => result,
             _ = close.cancelled() => break,
@@ -326,7 +342,8 @@ async fn run(
                     "connected to RabbitMQ"
                 );
                 sessions.send_replace(Some(live.session.clone()));
-                state.send_replace(ConnectionState::Connected);
+                set_state(&state, ConnectionState::Connected);
+                metrics().connected(generation);
                 tokio::select! {
                     _ = live.session.ended() => {
                         let reason = live.session.signals.reason()
@@ -334,7 +351,7 @@ async fn run(
                         sessions.send_replace(None);
                         fail_outstanding(&live.session);
                         warn!(%reason, generation, "lost the RabbitMQ connection; reconnecting");
-                        state.send_replace(ConnectionState::Disconnected { last_error: reason.clone() });
+                        set_state(&state, ConnectionState::Disconnected { last_error: reason.clone() });
                         last_error = Some(reason);
                         // Dropping the last handle lets amqprs tear the socket down.
                         drop(live);
@@ -372,10 +389,13 @@ async fn run(
                 };
                 if permanent {
                     error!(%error, "giving up on RabbitMQ");
-                    state.send_replace(ConnectionState::Failed(Refusal {
-                        message: error,
-                        settings_mismatch,
-                    }));
+                    set_state(
+                        &state,
+                        ConnectionState::Failed(Refusal {
+                            message: error,
+                            settings_mismatch,
+                        }),
+                    );
                     return;
                 }
                 let delay = backoff.next_delay();
@@ -386,9 +406,12 @@ async fn run(
                     retry_in = %humantime::format_duration(round_ms(delay)),
                     "could not connect to RabbitMQ"
                 );
-                state.send_replace(ConnectionState::Disconnected {
-                    last_error: error.clone(),
-                });
+                set_state(
+                    &state,
+                    ConnectionState::Disconnected {
+                        last_error: error.clone(),
+                    },
+                );
                 last_error = Some(error);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -397,7 +420,13 @@ async fn run(
             }
         }
     }
-    state.send_replace(ConnectionState::Closed);
+    set_state(&state, ConnectionState::Closed);
+}
+
+/// Publishes the new state to its watchers and to the `playground_connection_state` gauge.
+fn set_state(state: &watch::Sender<ConnectionState>, new: ConnectionState) {
+    metrics().set_connection_state(new.name());
+    state.send_replace(new);
 }
 
 fn round_ms(d: Duration) -> Duration {

@@ -13,6 +13,7 @@ pub mod publisher;
 pub mod routing;
 pub mod settings;
 pub mod signals;
+pub mod stall;
 pub mod topology;
 pub mod work_queue;
 

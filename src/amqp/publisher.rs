@@ -16,6 +16,8 @@ use tokio::time::Instant;
 
 use super::confirms::{Confirm, ConfirmTracker};
 use super::manager::Session;
+use super::stall;
+use crate::metrics::{metrics, FailureLabels};
 
 /// Why a publish did not end in a broker ack. Each maps to a distinct HTTP status.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -103,6 +105,17 @@ impl ConfirmedPublisher {
     /// Messages sent one after the other reach the queue in that order, which a burst relies on;
     /// their confirms can then be awaited concurrently. Bounded by the publish timeout.
     pub async fn send(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
+        let sent = self.enqueue(message).await;
+        if let Err(error) = &sent {
+            metrics()
+                .publish_failures
+                .get_or_create(&failure_label(error))
+                .inc();
+        }
+        sent
+    }
+
+    async fn enqueue(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
         let deadline = Instant::now() + self.timeout;
         let session = self
             .sessions
@@ -151,7 +164,9 @@ impl ConfirmedPublisher {
             }
         }
         drop(reservation);
+        metrics().published.inc();
         Ok(PendingConfirm {
+            sent_at: Instant::now(),
             confirms: confirms.clone(),
             tag,
             confirm,
@@ -163,8 +178,22 @@ impl ConfirmedPublisher {
     }
 }
 
+fn failure_label(error: &PublishError) -> FailureLabels {
+    let reason = match error {
+        PublishError::NotConnected => "not_connected",
+        PublishError::ConnectionLost => "connection_lost",
+        PublishError::Timeout(_) => "timeout",
+        PublishError::Nacked => "nacked",
+        PublishError::Unroutable { .. } => "unroutable",
+    };
+    FailureLabels {
+        reason: reason.to_owned(),
+    }
+}
+
 /// A message the broker has been handed, whose confirm has not arrived yet.
 pub struct PendingConfirm {
+    sent_at: Instant,
     confirms: Arc<ConfirmTracker>,
     tag: u64,
     confirm: oneshot::Receiver<Confirm>,
@@ -177,6 +206,31 @@ pub struct PendingConfirm {
 impl PendingConfirm {
     /// Waits for the broker's answer, until the publish timeout that started at `send`.
     pub async fn confirmed(self) -> Result<(), PublishError> {
+        let sent_at = self.sent_at;
+        let result = self.wait().await;
+        let metrics = metrics();
+        match &result {
+            Ok(()) => metrics.confirmed.inc(),
+            Err(PublishError::Nacked) => metrics.nacked.inc(),
+            Err(PublishError::Unroutable { .. }) => {
+                // Returned, then acked: the broker took it and found no queue for it.
+                metrics.returned.inc();
+                metrics.confirmed.inc()
+            }
+            Err(error) => metrics
+                .publish_failures
+                .get_or_create(&failure_label(error))
+                .inc(),
+        };
+        if matches!(result, Ok(()) | Err(PublishError::Unroutable { .. })) {
+            metrics
+                .confirm_latency
+                .observe(sent_at.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn wait(self) -> Result<(), PublishError> {
         tokio::select! {
             outcome = self.confirm => match outcome {
                 Ok(Confirm::Ack) => Ok(()),
@@ -189,6 +243,7 @@ impl PendingConfirm {
             },
             _ = tokio::time::sleep_until(self.deadline) => {
                 self.confirms.abandon(self.tag);
+                stall::confirm_timed_out();
                 Err(PublishError::Timeout(self.timeout))
             }
         }

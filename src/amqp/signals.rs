@@ -164,12 +164,14 @@ impl ChannelCallback for ChannelEvents {
     }
 
     async fn publish_ack(&mut self, _channel: &Channel, ack: Ack) {
+        super::stall::broker_confirmed();
         if let Some(confirms) = &self.confirms {
             confirms.resolve(ack.delivery_tag(), ack.mutiple(), Confirm::Ack);
         }
     }
 
     async fn publish_nack(&mut self, _channel: &Channel, nack: Nack) {
+        super::stall::broker_confirmed();
         if let Some(confirms) = &self.confirms {
             confirms.resolve(nack.delivery_tag(), nack.multiple(), Confirm::Nack);
         }

@@ -18,8 +18,9 @@ use tracing::info;
 
 use super::error::{json_response, ApiError, HttpResponse};
 use super::server;
-use crate::amqp::ConnectionState;
+use crate::amqp::{stall, ConnectionState};
 use crate::message::rfc3339_now;
+use crate::metrics::metrics;
 
 /// What the health endpoints report, shared by a role and its HTTP server.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct Health {
     /// Set by the role when it is ready beyond the connection (a consumer that is consuming);
     /// cleared when it starts draining on shutdown.
     role_ready: Arc<AtomicBool>,
+    /// The role publishes: a broker that stopped confirming (resource alarm) makes it unready.
+    publishes: bool,
 }
 
 impl Health {
@@ -47,7 +50,18 @@ impl Health {
             started: Instant::now(),
             connection,
             role_ready: Arc::new(AtomicBool::new(role_ready)),
+            publishes: false,
         }
+    }
+
+    /// Also report `blocked` (and not ready) while the broker is not confirming publishes.
+    pub fn watching_publishes(mut self) -> Self {
+        self.publishes = true;
+        self
+    }
+
+    fn blocked(&self) -> bool {
+        self.publishes && stall::publishing_stalled()
     }
 
     /// Marks the role ready or not (consuming, draining).
@@ -57,7 +71,9 @@ impl Health {
 
     /// Whether the connection is up and the role says it is ready.
     pub fn is_ready(&self) -> bool {
-        self.connection.borrow().is_connected() && self.role_ready.load(Ordering::SeqCst)
+        self.connection.borrow().is_connected()
+            && self.role_ready.load(Ordering::SeqCst)
+            && !self.blocked()
     }
 
     fn body(&self) -> serde_json::Value {
@@ -73,6 +89,16 @@ impl Health {
         });
         if let Some(error) = state.last_error() {
             body["last_error"] = json!(error);
+        }
+        if self.publishes {
+            let blocked = self.blocked();
+            body["blocked"] = json!(blocked);
+            if blocked {
+                body["blocked_reason"] = json!(
+                    "RabbitMQ is not confirming publishes: a memory or disk alarm is probably \
+                     blocking publishers (rabbitmq-diagnostics alarms)"
+                );
+            }
         }
         body
     }
@@ -107,18 +133,48 @@ pub async fn spawn_health_server(
         listener,
         move |request| {
             let health = health.clone();
-            async move { health_routes(&health, request.method(), request.uri().path()) }
+            async move {
+                let started = std::time::Instant::now();
+                let (method, path) = (request.method(), request.uri().path());
+                let response = health_routes(&health, method, path);
+                let route = match path {
+                    "/health" | "/ready" | "/metrics" => path,
+                    _ => "other",
+                };
+                metrics().request(
+                    route,
+                    method.as_str(),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+                response
+            }
         },
         stop,
         std::time::Duration::from_secs(1),
     )))
 }
 
+/// `GET /metrics`: the Prometheus text format.
+pub fn metrics_response() -> HttpResponse {
+    let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+        metrics().render(),
+    )));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    response
+}
+
 fn health_routes(health: &Health, method: &Method, path: &str) -> HttpResponse {
     match (method, path) {
         (&Method::GET | &Method::HEAD, "/health") => health.health(),
         (&Method::GET | &Method::HEAD, "/ready") => health.ready(),
-        (_, "/health" | "/ready") => ApiError::MethodNotAllowed {
+        (&Method::GET | &Method::HEAD, "/metrics") => metrics_response(),
+        (_, "/health" | "/ready" | "/metrics") => ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.to_owned(),
             allow: "GET, HEAD",

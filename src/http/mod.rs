@@ -8,5 +8,5 @@ pub mod health;
 pub mod server;
 
 pub use error::{json_response, ApiError, HttpResponse};
-pub use health::{spawn_health_server, Health};
+pub use health::{metrics_response, spawn_health_server, Health};
 pub use server::serve;

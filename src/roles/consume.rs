@@ -9,7 +9,7 @@ mod tally;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use amqprs::channel::ConsumerMessage;
 use amqprs::channel::{BasicAckArguments, BasicRejectArguments};
@@ -26,7 +26,8 @@ use crate::amqp::{
 };
 use crate::http::{spawn_health_server, Health};
 use crate::identity;
-use crate::message::rfc3339_now;
+use crate::message::{produced_at, rfc3339_now};
+use crate::metrics::{self, metrics, RejectLabels};
 use crate::roles::render_body;
 use crate::telemetry::elapsed_ms;
 
@@ -66,6 +67,7 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    metrics::init("consume");
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name("consume"),
         config.queue.topology(),
@@ -158,6 +160,8 @@ struct Incoming {
     /// Quorum queues count failed deliveries in `x-delivery-count`: how close the message is to
     /// the delivery limit.
     delivery_count: Option<i64>,
+    /// When the producer stamped it (envelope `timestamp`), for the end-to-end latency.
+    produced_at: Option<SystemTime>,
     /// The envelope's `message`, or the whole body if it is not an envelope: its dots are work.
     text: String,
     body: String,
@@ -184,6 +188,7 @@ impl Incoming {
         });
         let envelope = serde_json::from_slice::<serde_json::Value>(&content).ok();
         let seq = envelope.as_ref().and_then(|v| v["seq"].as_u64());
+        let produced_at = envelope.as_ref().and_then(produced_at);
         let text = envelope
             .as_ref()
             .and_then(|v| v["message"].as_str().map(str::to_owned))
@@ -194,6 +199,7 @@ impl Incoming {
             message_id,
             seq,
             delivery_count,
+            produced_at,
             text,
             body: render_body(&content, pretty),
             bytes: content.len(),
@@ -221,6 +227,11 @@ async fn handle_delivery(worker: &Worker, session: &Session, delivery: ConsumerM
         return;
     };
     let received = worker.tally.received(message.redelivered);
+    let metrics = metrics();
+    metrics.delivered.inc();
+    if message.redelivered {
+        metrics.redelivered.inc();
+    }
     let work = config.behaviour.work_for(&message.text);
     info!(
         consumer = %config.name,
@@ -286,6 +297,13 @@ async fn handle_delivery(worker: &Worker, session: &Session, delivery: ConsumerM
         {
             Ok(()) => {
                 worker.tally.rejected();
+                record_handled(&message, started);
+                metrics
+                    .rejected
+                    .get_or_create(&RejectLabels {
+                        requeue: requeue.to_string(),
+                    })
+                    .inc();
                 warn!(
                     consumer = %config.name,
                     message_id = %message.message_id,
@@ -309,6 +327,8 @@ async fn handle_delivery(worker: &Worker, session: &Session, delivery: ConsumerM
     {
         Ok(()) => {
             worker.tally.acked();
+            record_handled(&message, started);
+            metrics.acked.inc();
             info!(
                 consumer = %config.name,
                 message_id = %message.message_id,
@@ -322,6 +342,20 @@ async fn handle_delivery(worker: &Worker, session: &Session, delivery: ConsumerM
         Err(error) => {
             warn!(%error, message_id = %message.message_id, "ack failed; the broker will redeliver")
         }
+    }
+}
+
+/// Observes how long handling took, and how old the message is now that it is handled.
+fn record_handled(message: &Incoming, started: Instant) {
+    let metrics = metrics();
+    metrics
+        .processing_time
+        .observe(started.elapsed().as_secs_f64());
+    if let Some(age) = message
+        .produced_at
+        .and_then(|at| SystemTime::now().duration_since(at).ok())
+    {
+        metrics.end_to_end_latency.observe(age.as_secs_f64());
     }
 }
 

@@ -20,9 +20,10 @@ use crate::amqp::{
     publish_burst, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConnectionManager, ExchangeKind,
     LabExchanges, OutgoingMessage, PublishError, Topology, WorkQueue, BURST_WINDOW,
 };
-use crate::http::{json_response, server, ApiError, Health, HttpResponse};
+use crate::http::{json_response, metrics_response, server, ApiError, Health, HttpResponse};
 use crate::identity;
 use crate::message::{rfc3339_now, unix_seconds_now, Envelope};
+use crate::metrics::{self, metrics};
 use crate::telemetry::elapsed_ms;
 
 /// Settings of `produce-server`, built from its flags.
@@ -60,6 +61,7 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    metrics::init("produce-server");
     let listener = server::bind(config.listen).await?;
     let local = listener.local_addr()?;
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
@@ -81,7 +83,8 @@ pub async fn run(
             config.service_name.clone(),
             manager.state(),
             true,
-        ),
+        )
+        .watching_publishes(),
         manager: manager.clone(),
         config,
     });
@@ -160,6 +163,7 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         ),
         (&Method::GET | &Method::HEAD, "/health") => app.health.health(),
         (&Method::GET | &Method::HEAD, "/ready") => app.health.ready(),
+        (&Method::GET | &Method::HEAD, "/metrics") => metrics_response(),
         (&Method::POST, "/send-message") => send_message(&app, request)
             .await
             .unwrap_or_else(ApiError::into_response),
@@ -167,7 +171,7 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         (&Method::POST, "/publish") => publish(&app, request)
             .await
             .unwrap_or_else(ApiError::into_response),
-        (_, "/" | "/health" | "/ready") => ApiError::MethodNotAllowed {
+        (_, "/" | "/health" | "/ready" | "/metrics") => ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.clone(),
             allow: "GET, HEAD",
@@ -186,8 +190,15 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         .into_response(),
     };
     let status = response.status().as_u16();
+    let route = match path.as_str() {
+        "/" | "/health" | "/ready" | "/metrics" | "/send-message" | "/send-burst" | "/publish" => {
+            path.as_str()
+        }
+        _ => "other",
+    };
+    metrics().request(route, method.as_str(), status, started.elapsed());
     let elapsed_ms = elapsed_ms(started);
-    if path == "/health" || path == "/ready" {
+    if matches!(route, "/health" | "/ready" | "/metrics") {
         debug!(%method, %path, status, elapsed_ms, "request");
     } else {
         info!(%method, %path, status, elapsed_ms, "request");

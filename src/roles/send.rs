@@ -98,6 +98,7 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    crate::metrics::init("send");
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name("send"),
         config.target.topology(),

@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use amqprs::channel::{BasicAckArguments, ConsumerMessage};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,8 @@ use crate::amqp::{
 };
 use crate::http::{spawn_health_server, Health};
 use crate::identity;
+use crate::message::produced_at;
+use crate::metrics::{self, metrics};
 use crate::roles::render_body;
 
 /// One subscriber: what to bind, where, and how to report it.
@@ -100,6 +103,7 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    metrics::init(subscription.role);
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name(subscription.role),
         subscription.topology(),
@@ -211,6 +215,12 @@ async fn handle_delivery(
         warn!("incomplete delivery from amqprs; ignored");
         return;
     };
+    let started = std::time::Instant::now();
+    let metrics = metrics();
+    metrics.delivered.inc();
+    if deliver.redelivered() {
+        metrics.redelivered.inc();
+    }
     let message_id = delivery
         .basic_properties
         .as_ref()
@@ -237,7 +247,21 @@ async fn handle_delivery(
         .basic_ack(BasicAckArguments::new(deliver.delivery_tag(), false))
         .await
     {
-        Ok(()) => debug!(message_id = %message_id, "acked"),
+        Ok(()) => {
+            metrics.acked.inc();
+            metrics
+                .processing_time
+                .observe(started.elapsed().as_secs_f64());
+            let age = serde_json::from_slice(&content)
+                .ok()
+                .as_ref()
+                .and_then(produced_at)
+                .and_then(|at| SystemTime::now().duration_since(at).ok());
+            if let Some(age) = age {
+                metrics.end_to_end_latency.observe(age.as_secs_f64());
+            }
+            debug!(message_id = %message_id, "acked");
+        }
         Err(error) => {
             warn!(%error, message_id = %message_id, "ack failed; the broker will redeliver")
         }

@@ -385,6 +385,23 @@ pub async fn wait_status(url: &str, status: u16, timeout: Duration) {
 // The broker, seen from the test
 
 /// A test's own AMQP connection, for looking into and cleaning up its queues.
+/// The value of one Prometheus series (`name{labels}` exactly as rendered) from `GET url`, or 0
+/// when the series is absent.
+pub async fn metric(url: &str, series: &str) -> f64 {
+    let text = reqwest::get(url)
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse::<f64>().ok())?
+        })
+        .unwrap_or(0.0)
+}
+
 /// `fanout-sub` or `topic-sub` with health endpoints on a free port; returns once it consumes.
 pub struct Subscriber {
     pub process: Running,

@@ -117,6 +117,19 @@ async fn equal_workers_share_a_burst_and_report_it_in_summaries() {
         assert_eq!(summary["received"].as_u64(), Some(handled), "{summary}");
         assert_eq!(summary["rejected"], 0);
         assert_eq!(summary["queue"], queue.as_str());
+        let metrics_url = format!("{}/metrics", worker.health);
+        assert_eq!(
+            metric(&metrics_url, "playground_messages_acked_total").await,
+            handled as f64
+        );
+        assert_eq!(
+            metric(
+                &metrics_url,
+                "playground_message_end_to_end_latency_seconds_count"
+            )
+            .await,
+            handled as f64
+        );
     }
 }
 
@@ -351,6 +364,25 @@ async fn send_burst_validates_count_and_publishes_exactly_that_many() {
     }
     // Every task once, and queued in order: workers take them 1, 2, 3…
     assert_eq!(seqs, (1..=1000).collect::<Vec<u64>>());
+
+    // The metrics saw the same: 1000 published and confirmed, ten refused bursts.
+    let metrics_url = server.url("/metrics");
+    assert_eq!(
+        metric(&metrics_url, "playground_messages_confirmed_total").await,
+        1000.0
+    );
+    assert_eq!(
+        metric(&metrics_url, "playground_messages_published_total").await,
+        1000.0
+    );
+    assert_eq!(
+        metric(
+            &metrics_url,
+            r#"playground_http_requests_total{route="/send-burst",method="POST",status="400"}"#
+        )
+        .await,
+        10.0
+    );
 }
 
 #[tokio::test]
