@@ -28,6 +28,12 @@ pub enum ApiError {
     /// Body over the limit: 413.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body is not declared as JSON: 415 (nothing is guessed from a form or text body).
+    #[error("send the body as JSON with the header Content-Type: application/json (got {0})")]
+    UnsupportedMediaType(String),
+    /// Headers larger than the server accepts: 431.
+    #[error("request headers are {size} bytes; at most {limit} are accepted")]
+    HeadersTooLarge { size: usize, limit: usize },
     /// No such route: 404.
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
@@ -57,6 +63,13 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
             }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+            }
+            ApiError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "Request Header Fields Too Large",
+            ),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "Not Found"),
             ApiError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::CONTENT_LENGTH;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -479,8 +479,34 @@ fn parse_burst(body: &[u8], max: u64) -> Result<Burst, ApiError> {
     Ok(Burst { count, text })
 }
 
-/// Reads the whole body, refusing more than `limit` bytes (declared or actual) with a 413.
+/// The largest total size of a request's headers the handlers accept. hyper itself refuses far
+/// larger ones (about 400 KB) before a handler runs, with a bare 431.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Reads the whole JSON body, refusing more than `limit` bytes (declared or actual) with a 413,
+/// a body not declared as JSON with a 415, and oversized headers with a 431.
 async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge {
+            size: header_bytes,
+            limit: MAX_HEADER_BYTES,
+        });
+    }
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if !content_type.as_deref().is_some_and(is_json_media_type) {
+        return Err(ApiError::UnsupportedMediaType(content_type.map_or_else(
+            || "no Content-Type".to_owned(),
+            |t| format!("{t:?}"),
+        )));
+    }
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -498,6 +524,18 @@ async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
             "could not read the request body: {e}"
         ))),
     }
+}
+
+/// `application/json`, or any `application/…+json`, with or without parameters.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Extracts the non-empty string `message` from a JSON object.
@@ -606,6 +644,73 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever bytes arrive, parsing answers Ok or a 400, never panics.
+            #[test]
+            fn parsers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                for result in [
+                    parse_message(&body).map(drop),
+                    parse_burst(&body, 100).map(drop),
+                    parse_publish(&body).map(drop),
+                ] {
+                    prop_assert!(matches!(result, Ok(()) | Err(ApiError::BadRequest(_))));
+                }
+            }
+
+            /// A publish request is accepted exactly when every field is valid.
+            #[test]
+            fn publish_accepts_exactly_the_valid_requests(
+                key in "[a-z.*#]{0,300}",
+                text in ".{0,20}",
+                exchange in prop_oneof![
+                    Just("topic"), Just("direct"), Just("fanout"), Just("headers"), Just("")
+                ],
+            ) {
+                let body = json!({"routing_key": key, "message": text, "exchange": exchange});
+                let valid = key.len() <= 255
+                    && !text.trim().is_empty()
+                    && ExchangeKind::parse(exchange).is_some();
+                let result = parse_publish(body.to_string().as_bytes());
+                prop_assert_eq!(result.is_ok(), valid, "{} → {:?}", body, result);
+            }
+
+            /// A burst count is accepted exactly when it is a whole number in 1..=max.
+            #[test]
+            fn burst_counts_are_checked(count in any::<i64>(), fraction in any::<bool>()) {
+                let body = if fraction {
+                    format!(r#"{{"count":{count}.5}}"#)
+                } else {
+                    format!(r#"{{"count":{count}}}"#)
+                };
+                let valid = !fraction && (1..=1000).contains(&count);
+                prop_assert_eq!(parse_burst(body.as_bytes(), 1000).is_ok(), valid);
+            }
+        }
+    }
+
+    #[test]
+    fn only_json_bodies_are_read() {
+        for ok in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json_media_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+        ] {
+            assert!(!is_json_media_type(bad), "{bad}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! default; PLAYGROUND_TEST_AMQP_HOST / _PORT override). Every test uses its own queue and deletes
 //! it. Set TEST_LOG=1 to see the processes' logs.
 
+mod bad_input;
 mod config;
 mod consume;
 mod faults;
