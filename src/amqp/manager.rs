@@ -5,9 +5,11 @@
 //! connect (with backoff and jitter) → open the channel → declare the topology → apply qos and
 //! confirm mode → publish the session → wait until the session ends → fail what was waiting on it →
 //! reconnect. Roles never reconnect themselves: they follow [`ConnectionManager::sessions`] and
-//! start over whenever a new session appears. Errors the broker gives for good (bad credentials, a
-//! queue that exists with other arguments) stop the loop as [`ConnectionState::Failed`] with a line
-//! that says what to do, instead of retrying forever in silence.
+//! start over whenever a new session appears. A refusal that someone can fix while we run (wrong
+//! credentials, a missing vhost or permission) is retried with backoff and logged as an error
+//! naming the user or vhost on every attempt; a conflict that retrying cannot fix (a queue or
+//! exchange that exists with other settings) stops the loop as [`ConnectionState::Failed`] with a
+//! line that says what to do, instead of looping in silence.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -291,9 +293,10 @@ pub struct Refusal {
 /// A failed connect: worth retrying, or not.
 enum ConnectError {
     Transient(String),
-    /// The broker probably refused our credentials; retried a few times (a Secret may be in the
-    /// middle of an update), then permanent.
-    LoginRefused(String),
+    /// The broker refused our credentials or the vhost: retried with backoff (a Secret or the
+    /// broker's users may be fixed while we run), and logged as an error every time.
+    Refused(String),
+    /// Retrying cannot help (a malformed TLS setup).
     Permanent(String),
     /// A declaration was refused because the object exists with other settings.
     Mismatch(String),
@@ -315,7 +318,6 @@ async fn run(
     let mut generation = 0u64;
     let mut attempt = 0u32;
     let mut last_error: Option<String> = None;
-    let mut login_refusals = 0u32;
     loop {
         attempt += 1;
         set_state(
@@ -333,7 +335,6 @@ async fn run(
             Ok(live) => {
                 generation += 1;
                 attempt = 0;
-                login_refusals = 0;
                 backoff.reset();
                 info!(
                     url = %config.settings,
@@ -364,48 +365,43 @@ async fn run(
                 }
             }
             Err(failure) => {
-                let mut settings_mismatch = false;
-                let (error, permanent) = match failure {
-                    ConnectError::Permanent(error) => (error, true),
+                let (error, refused) = match failure {
                     ConnectError::Mismatch(error) => {
-                        settings_mismatch = true;
-                        (error, true)
+                        // Another role's settings are in the way: retrying cannot help, and
+                        // looping would hide the conflict. Stop with the line that says why.
+                        error!(%error, "giving up on RabbitMQ");
+                        set_state(
+                            &state,
+                            ConnectionState::Failed(Refusal {
+                                message: error,
+                                settings_mismatch: true,
+                            }),
+                        );
+                        return;
                     }
-                    ConnectError::LoginRefused(error) => {
-                        login_refusals += 1;
-                        if login_refusals >= LOGIN_RESETS_BEFORE_GIVING_UP {
-                            (
-                                format!("{error} (refused {login_refusals} times in a row)"),
-                                true,
-                            )
-                        } else {
-                            (error, false)
-                        }
+                    ConnectError::Permanent(error) => {
+                        error!(%error, "giving up on RabbitMQ");
+                        set_state(
+                            &state,
+                            ConnectionState::Failed(Refusal {
+                                message: error,
+                                settings_mismatch: false,
+                            }),
+                        );
+                        return;
                     }
-                    ConnectError::Transient(error) => {
-                        login_refusals = 0;
-                        (error, false)
-                    }
+                    // Credentials and permissions can be fixed while the pod runs (a Secret
+                    // updated, a user or vhost created): keep trying, loudly.
+                    ConnectError::Refused(error) => (error, true),
+                    ConnectError::Transient(error) => (error, false),
                 };
-                if permanent {
-                    error!(%error, "giving up on RabbitMQ");
-                    set_state(
-                        &state,
-                        ConnectionState::Failed(Refusal {
-                            message: error,
-                            settings_mismatch,
-                        }),
-                    );
-                    return;
-                }
                 let delay = backoff.next_delay();
-                warn!(
-                    attempt,
-                    url = %config.settings,
-                    %error,
-                    retry_in = %humantime::format_duration(round_ms(delay)),
-                    "could not connect to RabbitMQ"
-                );
+                let retry_in = humantime::format_duration(round_ms(delay)).to_string();
+                if refused {
+                    error!(attempt, url = %config.settings, %error, %retry_in, "RabbitMQ refused the connection; retrying");
+                } else {
+                    warn!(attempt, url = %config.settings, %error, %retry_in, "could not connect to RabbitMQ");
+                }
                 set_state(
                     &state,
                     ConnectionState::Disconnected {
@@ -489,12 +485,12 @@ async fn connect(config: &ManagerConfig, generation: u64) -> Result<Live, Connec
         Err(error) => {
             let failure = classify_open_error(&error, settings);
             // Only a broker that really answers can have refused the login.
-            if let ConnectError::LoginRefused(text) = failure {
+            if let ConnectError::Refused(text) = failure {
                 let broker_up = !settings.tls
                     && probe::answers_amqp(&settings.host, settings.port, Duration::from_secs(2))
                         .await;
                 return Err(if broker_up {
-                    ConnectError::LoginRefused(text)
+                    ConnectError::Refused(text)
                 } else {
                     ConnectError::Transient(error.to_string())
                 });
@@ -609,9 +605,6 @@ async fn watch_socket(connection: Connection, signals: Arc<SessionSignals>) {
     }
 }
 
-/// How many handshakes in a row may end in a reset before we call it a refused login.
-const LOGIN_RESETS_BEFORE_GIVING_UP: u32 = 3;
-
 /// Sorts a failed `Connection::open`. A refused vhost comes back as a `connection.close` (530) we
 /// can quote. A refused login does not: RabbitMQ only sends its reason to clients that advertise
 /// `authentication_failure_close`, which amqprs does not, so the socket is just reset (≈3 s after
@@ -624,12 +617,12 @@ fn classify_open_error(error: &amqprs::error::Error, settings: &AmqpSettings) ->
     match error {
         Error::UriError(_) => ConnectError::Permanent(text),
         Error::ConnectionOpenError(msg) => match quoted_close(msg) {
-            Some((530, reason)) => ConnectError::Permanent(format!(
+            Some((530, reason)) => ConnectError::Refused(format!(
                 "RabbitMQ refused vhost {:?} for user {:?}: 530 {reason}. Create the vhost or \
                  grant the user access (rabbitmqctl set_permissions -p VHOST USER '.*' '.*' '.*')",
                 settings.vhost, settings.user
             )),
-            Some((403, reason)) => ConnectError::LoginRefused(format!(
+            Some((403, reason)) => ConnectError::Refused(format!(
                 "RabbitMQ refused the login of user {:?}: 403 {reason}",
                 settings.user
             )),
@@ -641,11 +634,15 @@ fn classify_open_error(error: &amqprs::error::Error, settings: &AmqpSettings) ->
         Error::NetworkError(msg)
             if msg.contains("reset by peer") || msg.contains("peer shutdown") =>
         {
-            ConnectError::LoginRefused(format!(
-                "RabbitMQ closed the connection during the login of user {:?} ({msg}): most \
-                 likely wrong credentials. Check RABBITMQ_USER / RABBITMQ_PASS (or the URL's); \
-                 note that RabbitMQ's guest user may only connect from localhost",
-                settings.user
+            // RabbitMQ gives no reason to clients that do not advertise
+            // `authentication_failure_close` (amqprs does not): a wrong password and a vhost the
+            // user may not open look the same, so name both.
+            ConnectError::Refused(format!(
+                "RabbitMQ closed the connection during the login of user {:?} to vhost {:?} \
+                 ({msg}): wrong credentials, or a vhost that does not exist or that the user may \
+                 not access. Check RABBITMQ_USER / RABBITMQ_PASS (or the URL's) and the URL's \
+                 vhost; RabbitMQ's guest user may only connect from localhost",
+                settings.user, settings.vhost
             ))
         }
         _ => ConnectError::Transient(text),
@@ -691,7 +688,7 @@ async fn classify_declare_error(
             what.how_to_delete(),
             hint.map(|h| format!(". {h}")).unwrap_or_default()
         )),
-        403 => ConnectError::Permanent(format!(
+        403 => ConnectError::Refused(format!(
             "RabbitMQ refused to declare {what}: {code} {text}. The user lacks configure \
              permission on it (rabbitmqctl set_permissions)"
         )),

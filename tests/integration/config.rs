@@ -155,29 +155,104 @@ async fn a_queue_that_exists_with_other_arguments_is_a_clear_error_not_a_loop() 
     );
 }
 
-#[tokio::test]
-async fn wrong_credentials_are_named_and_stop_the_role() {
-    let mut process = Running::spawn(
+/// Runs `consume` as `user`/`password` against `vhost` with fast retries and its health port.
+fn consume_as(user: &str, password: &str, vhost: &str, port: u16) -> Running {
+    let url = format!("amqp://{}:{}/{vhost}", broker_host(), broker_port());
+    let port = port.to_string();
+    Running::spawn(
         &[
             "consume",
             "--amqp-url",
-            &amqp_url(),
+            &url,
             "--health-port",
-            "0",
+            &port,
+            "--health-bind",
+            "127.0.0.1",
             "--reconnect-min",
             "50ms",
+            "--reconnect-max",
+            "500ms",
         ],
-        &[("RABBITMQ_USER", "no-such-user"), ("RABBITMQ_PASS", SECRET)],
-    );
-    assert_eq!(process.wait_exit(Duration::from_secs(30)).await, 1);
-    let output = process.output();
-    assert!(output.contains("giving up on RabbitMQ"), "{output}");
-    assert!(output.contains("no-such-user"), "names the user: {output}");
+        &[("RABBITMQ_USER", user), ("RABBITMQ_PASS", password)],
+    )
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_named_retried_and_recover_once_fixed() {
+    let user = unique("user");
+    let port = free_port();
+    let mut process = consume_as(&user, SECRET, "%2f", port);
+    // Two refusals in a row, each naming the user, and the role is still running.
+    for attempt in [1, 2] {
+        process
+            .wait_log(
+                "RabbitMQ refused the connection; retrying",
+                |v| {
+                    v["attempt"].as_u64() >= Some(attempt)
+                        && v["error"].as_str().is_some_and(|e| e.contains(&user))
+                },
+                Duration::from_secs(30),
+            )
+            .await;
+    }
+    let (status, ready) = get(&format!("http://127.0.0.1:{port}/ready")).await;
+    assert_eq!(status, 503);
     assert!(
-        output.contains("RABBITMQ_PASS"),
-        "says what to check: {output}"
+        ready["last_error"].as_str().unwrap().contains(&user),
+        "{ready}"
     );
-    assert!(!output.contains(SECRET));
+    assert!(
+        ready["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("RABBITMQ_PASS"),
+        "{ready}"
+    );
+
+    // An operator creates the user while the pod runs: it connects without a restart.
+    if let Some(_user) = BrokerUser::create(&user, SECRET) {
+        process
+            .wait_log("consuming", |_| true, Duration::from_secs(30))
+            .await;
+        wait_status(
+            &format!("http://127.0.0.1:{port}/ready"),
+            200,
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    process.sigterm();
+    assert_eq!(process.wait_exit(Duration::from_secs(10)).await, 0);
+    let output = process.output();
+    assert!(!output.contains(SECRET), "{output}");
+    assert!(!ready.to_string().contains(SECRET));
+}
+
+#[tokio::test]
+async fn an_unknown_vhost_is_named_retried_and_recovers_once_created() {
+    let vhost = unique("vhost");
+    let port = free_port();
+    let mut process = consume_as("guest", "guest", &vhost, port);
+    process
+        .wait_log(
+            "RabbitMQ refused the connection; retrying",
+            |v| v["error"].as_str().is_some_and(|e| e.contains(&vhost)),
+            Duration::from_secs(30),
+        )
+        .await;
+    let (status, ready) = get(&format!("http://127.0.0.1:{port}/ready")).await;
+    assert_eq!(status, 503);
+    assert!(
+        ready["last_error"].as_str().unwrap().contains(&vhost),
+        "{ready}"
+    );
+    if let Some(_vhost) = BrokerVhost::create(&vhost, "guest") {
+        process
+            .wait_log("consuming", |_| true, Duration::from_secs(30))
+            .await;
+    }
+    process.sigterm();
+    assert_eq!(process.wait_exit(Duration::from_secs(10)).await, 0);
 }
 
 #[tokio::test]
