@@ -193,6 +193,15 @@ impl Running {
         assert!(status.success());
     }
 
+    /// Sends SIGKILL: the process dies at once, as an OOM-killed or evicted pod.
+    pub fn kill(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
     /// Waits for the exit code.
     pub async fn wait_exit(&mut self, timeout: Duration) -> i32 {
         let status = tokio::time::timeout(timeout, self.child.wait())

@@ -5,8 +5,10 @@
 mod bad_input;
 mod config;
 mod consume;
+mod fault_suite;
 mod faults;
 mod helpers;
+mod private_broker;
 mod produce_server;
 mod pubsub;
 mod work_queue;
