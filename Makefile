@@ -19,7 +19,7 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run demo-work-queue test lint clean broker
+.PHONY: help build run demo-work-queue demo-pubsub test lint clean broker
 
 help: ## List the targets (this text)
 	@echo "Usage: make TARGET [CARGO=cargo PORT=$(PORT) HEALTH_PORT=$(HEALTH_PORT) TEST_ARGS=...]"
@@ -33,6 +33,9 @@ run: broker build ## Run produce-server (:PORT) and consume (:HEALTH_PORT) toget
 
 demo-work-queue: broker build ## Three workers of different speeds on one queue: prefetch 1 vs 30, as a table
 	BIN=$(BIN) bash scripts/demo-work-queue.sh
+
+demo-pubsub: broker build ## The three pub/sub services and private subscribers: who got which message, as a matrix
+	BIN=$(BIN) bash scripts/demo-pubsub.sh
 
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
 	$(CARGO) test --locked $(TEST_ARGS)
