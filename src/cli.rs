@@ -128,12 +128,27 @@ pub struct ExchangeArgs {
 }
 
 impl ExchangeArgs {
-    fn into_exchanges(self) -> LabExchanges {
-        LabExchanges {
+    /// The three names, which must differ: one name cannot be three types of exchange.
+    fn into_exchanges(self) -> anyhow::Result<LabExchanges> {
+        let names = [
+            &self.topic_exchange,
+            &self.direct_exchange,
+            &self.fanout_exchange,
+        ];
+        if names[0] == names[1] || names[0] == names[2] || names[1] == names[2] {
+            anyhow::bail!(
+                "--topic-exchange, --direct-exchange and --fanout-exchange must be three \
+                 different names (an exchange has one type): got {:?}, {:?}, {:?}",
+                names[0],
+                names[1],
+                names[2]
+            );
+        }
+        Ok(LabExchanges {
             topic: self.topic_exchange,
             direct: self.direct_exchange,
             fanout: self.fanout_exchange,
-        }
+        })
     }
 }
 
@@ -142,8 +157,9 @@ impl ExchangeArgs {
 pub struct SubscriberArgs {
     /// Durable queue shared by this service's replicas (they compete for its messages, and
     /// messages wait in it while they are away). Without it, each process gets its own
-    /// server-named, exclusive, auto-delete queue: every replica sees every message.
-    #[arg(long, env = "QUEUE_NAME", value_parser = parse_queue_name, value_name = "NAME")]
+    /// server-named, exclusive, auto-delete queue: every replica sees every message. (Its own
+    /// env var, so a QUEUE_NAME meant for the work queue never binds that queue to an exchange.)
+    #[arg(long, env = "SUBSCRIBER_QUEUE", value_parser = parse_queue_name, value_name = "NAME")]
     pub queue: Option<String>,
 
     /// Service name in every log line (e.g. logger-service) [default: the host name].
@@ -492,7 +508,7 @@ impl Cli {
                 max_body: args.max_body,
                 publish_timeout: args.publish_timeout,
                 max_burst: args.max_burst,
-                exchanges: args.exchanges.into_exchanges(),
+                exchanges: args.exchanges.into_exchanges()?,
             }),
             Command::Consume(args) => Role::Consume(ConsumeConfig {
                 health_listen: args.health.listen(),
@@ -524,7 +540,7 @@ impl Cli {
                             .map_err(anyhow::Error::msg)
                             .context("--routing-key")?;
                         SendTarget::Exchange {
-                            exchanges: args.exchanges.into_exchanges(),
+                            exchanges: args.exchanges.into_exchanges()?,
                             kind,
                             routing_key,
                         }

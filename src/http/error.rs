@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
@@ -108,6 +108,16 @@ impl ApiError {
 
     fn add_headers(&self, response: &mut HttpResponse) {
         match self {
+            // Answered before the body was read (or while it was): the rest of it is still on
+            // the connection, so it cannot carry another request. Say so, or a keep-alive client
+            // sends its next request into a connection hyper is about to close.
+            ApiError::PayloadTooLarge { .. }
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::HeadersTooLarge { .. } => {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
             ApiError::MethodNotAllowed { allow, .. } => {
                 response
                     .headers_mut()

@@ -55,6 +55,7 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "port": null,
             "paths": [],
             "count": c.count,
+            "to": c.target.describe(),
         }),
         Role::FanoutSub(c) => json!({
             "role": "fanout-sub",

@@ -57,8 +57,8 @@ impl SendTarget {
         }
     }
 
-    /// Where the messages went, for people.
-    fn describe(&self) -> String {
+    /// Where the messages go, for people.
+    pub fn describe(&self) -> String {
         match self {
             SendTarget::Queue(queue) => format!("queue {}", queue.name),
             SendTarget::Exchange {

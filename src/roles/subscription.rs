@@ -182,8 +182,9 @@ fn log_subscribed(subscription: &Subscription, patterns: &str, session: &Session
         (None, 1) => ("server-named", "subscribed on a new server-named queue"),
         (None, _) => (
             "server-named",
-            "re-subscribed on a NEW server-named queue, every pattern bound again; messages \
-             published while disconnected went to the old queue and are lost",
+            "re-subscribed on a NEW server-named queue, every pattern bound again; the old queue \
+             was deleted with the lost connection, so messages published while disconnected \
+             reached no queue of this subscriber",
         ),
         (Some(_), 1) => ("named", "subscribed on the durable named queue"),
         (Some(_), _) => (
