@@ -8,6 +8,7 @@ mod consume;
 mod fault_suite;
 mod faults;
 mod helpers;
+mod manifests;
 mod private_broker;
 mod produce_server;
 mod pubsub;
