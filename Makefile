@@ -9,6 +9,18 @@ PORT ?= 3000
 HEALTH_PORT ?= 8080
 TEST_ARGS ?=
 
+# The image and where it runs. IMAGE must name a registry the cluster can pull from for
+# image-multiarch and deploy, e.g. IMAGE=ghcr.io/you/playground.
+IMAGE ?= playground
+TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+PLATFORMS ?= linux/amd64,linux/arm64
+OVERLAY ?= homelab
+NAMESPACE ?= services
+ROLE ?= message-consumer
+N ?= 3
+CHAOS_MESSAGES ?= 50000
+CHAOS_CUTS ?= 20
+
 BIN := target/release/playground
 SHELL_SCRIPTS := $(wildcard scripts/*.sh) .ci/run
 
@@ -19,10 +31,12 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run demo-work-queue demo-pubsub test lint clean broker
+.PHONY: help build run demo-work-queue demo-pubsub test chaos lint clean broker image image-multiarch \
+  deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down
 
 help: ## List the targets (this text)
 	@echo "Usage: make TARGET [CARGO=cargo PORT=$(PORT) HEALTH_PORT=$(HEALTH_PORT) TEST_ARGS=...]"
+	@echo "       IMAGE=$(IMAGE) TAG=$(TAG) OVERLAY=$(OVERLAY) ROLE=$(ROLE) N=$(N) for the image and cluster targets"
 	@awk -F ':.*## ' '/^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
 
 build: ## Build the release binary (target/release/playground)
@@ -40,12 +54,54 @@ demo-pubsub: broker build ## The three pub/sub services and private subscribers:
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
 	$(CARGO) test --locked $(TEST_ARGS)
 
-# One line per check; a new check (hadolint, manifest validation) is one or two more lines.
-lint: ## Check formatting, clippy warnings and shell scripts
+chaos: broker ## Cut and restart scenarios at scale (CHAOS_MESSAGES, CHAOS_CUTS); prints the summary
+	CHAOS_MESSAGES=$(CHAOS_MESSAGES) CHAOS_CUTS=$(CHAOS_CUTS) $(CARGO) test --release --locked \
+	  --test integration -- --nocapture --test-threads 1 \
+	  fault_suite::cut_connections_under_load fault_suite::a_broker_restart 2>&1 \
+	  | grep -E '^(chaos summary|test |test result|\*\*\* SKIPPED)|panicked'
+
+# One line per check.
+lint: ## Check formatting, clippy, shell scripts, the Dockerfile and every rendered manifest
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	@$(call need,shellcheck,shellcheck)
 	shellcheck $(SHELL_SCRIPTS)
+	bash scripts/lint-deploy.sh
+
+image: ## Build the image for this machine's platform as IMAGE:TAG (needs Docker)
+	docker build -t $(IMAGE):$(TAG) .
+
+image-multiarch: ## Build IMAGE:TAG for linux/amd64 and linux/arm64 and push it (needs docker buildx)
+	docker buildx build --platform $(PLATFORMS) -t $(IMAGE):$(TAG) --push .
+
+deploy: ## Apply deploy/overlays/OVERLAY, then run IMAGE:TAG in every playground deployment
+	@test -f deploy/base/rabbitmq.env || { echo "make: create deploy/base/rabbitmq.env first (cp deploy/base/rabbitmq.env.example deploy/base/rabbitmq.env, set a password)" >&2; exit 1; }
+	kubectl apply -k deploy/overlays/$(OVERLAY)
+	kubectl -n $(NAMESPACE) set image deployment -l app.kubernetes.io/name=playground playground=$(IMAGE):$(TAG)
+
+undeploy: ## Delete everything deploy/overlays/OVERLAY created, namespaces and broker data included
+	kubectl delete -k deploy/overlays/$(OVERLAY) --ignore-not-found
+
+rollout: ## Restart every playground deployment and wait for them
+	kubectl -n $(NAMESPACE) rollout restart deployment -l app.kubernetes.io/name=playground
+	kubectl -n $(NAMESPACE) rollout status deployment -l app.kubernetes.io/name=playground --timeout 180s
+
+logs: ## Follow the logs of every pod of ROLE (a deployment: hello-world, message-consumer, ...)
+	kubectl -n $(NAMESPACE) logs -l app=$(ROLE) --prefix -f --max-log-requests 10
+
+scale-consumers: ## Scale message-consumer to N replicas
+	kubectl -n $(NAMESPACE) scale deployment message-consumer --replicas=$(N)
+
+port-forward: ## Forward localhost:3000 to hello-world and localhost:15672 to the management UI
+	kubectl -n $(NAMESPACE) port-forward service/hello-world 3000:3000 & \
+	kubectl -n infrastructure port-forward service/rabbitmq-management 15672:15672; \
+	kill %1 2>/dev/null || true
+
+compose-up: ## Run the broker and every role with Docker Compose from IMAGE:TAG
+	PLAYGROUND_IMAGE=$(IMAGE):$(TAG) docker compose -f deploy/compose.yaml --env-file deploy/base/rabbitmq.env up -d
+
+compose-down: ## Stop the Compose services (the broker's volume stays)
+	PLAYGROUND_IMAGE=$(IMAGE):$(TAG) docker compose -f deploy/compose.yaml --env-file deploy/base/rabbitmq.env down
 
 clean: ## Remove build output (never touches the broker)
 	$(CARGO) clean
