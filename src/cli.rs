@@ -15,6 +15,7 @@ use crate::amqp::{
 };
 use crate::roles::consume::{ConsumeConfig, WorkerBehaviour};
 use crate::roles::fanout_sub::FanoutSubConfig;
+use crate::roles::perf::PerfConfig;
 use crate::roles::produce_server::ProduceServerConfig;
 use crate::roles::send::{SendConfig, SendTarget};
 use crate::roles::topic_sub::TopicSubConfig;
@@ -109,6 +110,76 @@ pub enum Command {
     /// Subscriber: messages whose routing key matches --pattern on a topic (or direct) exchange
     /// (the error-handler and audit services).
     TopicSub(TopicSubArgs),
+    /// Load tool in the spirit of RabbitMQ's PerfTest: producers and consumers over AMQP (or
+    /// --http against produce-server), a line per second and a summary.
+    Perf(PerfArgs),
+}
+
+/// `perf` options.
+#[derive(Debug, Args)]
+pub struct PerfArgs {
+    /// Producers, each on its own connection.
+    #[arg(long, default_value_t = 1)]
+    pub producers: usize,
+
+    /// Consumers, each on its own connection.
+    #[arg(long, default_value_t = 1)]
+    pub consumers: usize,
+
+    /// Messages per second per producer (0: as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+
+    /// Publisher confirms: at most this many unconfirmed messages in flight per producer (0: no
+    /// confirms).
+    #[arg(long, default_value_t = 0, value_name = "W")]
+    pub confirm: usize,
+
+    /// Message size in bytes (at least 8: the send time is embedded for the latency).
+    #[arg(long, default_value_t = 100, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(8..=16 * 1024 * 1024))]
+    pub size: u64,
+
+    /// Consumer prefetch (unacked messages the broker may push).
+    #[arg(long, default_value_t = 100)]
+    pub prefetch: u16,
+
+    /// Queue to use [default: a fresh queue, deleted at the end].
+    #[arg(long, value_parser = parse_queue_name, value_name = "NAME")]
+    pub queue: Option<String>,
+
+    /// Queue type.
+    #[arg(long, value_enum, default_value_t = QueueTypeArg::Classic)]
+    pub queue_type: QueueTypeArg,
+
+    /// Persistent messages (written to disk by a durable queue).
+    #[arg(long)]
+    pub persistent: bool,
+
+    /// Stop after this long (e.g. 30s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub time: Option<Duration>,
+
+    /// Stop after each producer sent N messages (with --producers 0: after consumers got N).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Consumer processing time per message.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub work: Duration,
+
+    /// Print the summary as one JSON object (for scripts).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Drive produce-server's POST /send-message at this URL (e.g. http://127.0.0.1:3000)
+    /// instead of publishing over AMQP.
+    #[arg(long, value_name = "URL")]
+    pub http: Option<String>,
+
+    /// Concurrent keep-alive HTTP connections for --http.
+    #[arg(long, default_value_t = 1, value_name = "C")]
+    pub concurrency: usize,
 }
 
 /// The three exchanges of the pub/sub lessons, declared durable by the roles that publish.
@@ -564,6 +635,26 @@ impl Cli {
                     pretty_bodies: log_format == LogFormat::Pretty,
                 })
             }
+            Command::Perf(args) => Role::Perf(PerfConfig {
+                producers: args.producers,
+                consumers: args.consumers,
+                rate: args.rate.max(0.0),
+                confirm: args.confirm,
+                size: usize::try_from(args.size).unwrap_or(100),
+                prefetch: args.prefetch,
+                queue: args.queue,
+                queue_type: match args.queue_type {
+                    QueueTypeArg::Classic => QueueType::Classic,
+                    QueueTypeArg::Quorum => QueueType::Quorum,
+                },
+                persistent: args.persistent,
+                time: args.time,
+                count: args.count,
+                work: args.work,
+                json: args.json,
+                http: args.http,
+                concurrency: args.concurrency,
+            }),
             Command::TopicSub(args) => {
                 let sub = args.subscriber;
                 let (kind, default_exchange) = match args.exchange_type {
@@ -587,8 +678,8 @@ impl Cli {
                 Role::TopicSub(config)
             }
         };
-        // `send` prints its results on stdout; its logs must not mix with them.
-        let logs_to_stderr = matches!(role, Role::Send(_));
+        // `send` and `perf` print their results on stdout; their logs must not mix with them.
+        let logs_to_stderr = matches!(role, Role::Send(_) | Role::Perf(_));
         Ok(Config {
             check_only: common.check_config,
             log_format,

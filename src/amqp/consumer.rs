@@ -6,6 +6,7 @@
 //! deliveries one at a time, and on shutdown cancel the consumer before the connection closes so
 //! the messages prefetched but not handled go straight back to the queue.
 
+use std::future::Future;
 use std::time::Duration;
 
 use amqprs::channel::{BasicCancelArguments, BasicConsumeArguments, ConsumerMessage};
@@ -29,14 +30,20 @@ pub enum ConsumerEvent<'a> {
 /// Consumes until `shutdown` (then `Ok`) or until the broker refused the topology for good.
 /// `queue_of` names the queue in a session (a server-named queue is new in every session);
 /// `handle` gets each delivery and must ack or reject it itself, on the session it came with.
-pub async fn consume_across_sessions(
+/// (A plain closure returning a future, not an async closure, so a consumer can run in a spawned
+/// task: async closures borrowing their arguments are not `Send` for every lifetime yet.)
+pub async fn consume_across_sessions<F, Fut>(
     manager: &ConnectionManager,
     consumer_tag: &str,
     shutdown: &CancellationToken,
     mut queue_of: impl FnMut(&Session) -> String,
     mut on_event: impl FnMut(ConsumerEvent<'_>),
-    mut handle: impl AsyncFnMut(&Session, ConsumerMessage),
-) -> Result<(), Refusal> {
+    mut handle: F,
+) -> Result<(), Refusal>
+where
+    F: FnMut(Session, ConsumerMessage) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut sessions = manager.sessions();
     loop {
         let session = tokio::select! {
@@ -69,14 +76,18 @@ pub async fn consume_across_sessions(
 }
 
 /// Consumes on one session; `true` if it ended because of shutdown, `false` if the session did.
-async fn consume_session(
+async fn consume_session<F, Fut>(
     session: &Session,
     queue: &str,
     consumer_tag: &str,
     shutdown: &CancellationToken,
     on_event: &mut impl FnMut(ConsumerEvent<'_>),
-    handle: &mut impl AsyncFnMut(&Session, ConsumerMessage),
-) -> bool {
+    handle: &mut F,
+) -> bool
+where
+    F: FnMut(Session, ConsumerMessage) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let channel = session.channel();
     let args = BasicConsumeArguments::new(queue, consumer_tag)
         .manual_ack(true)
@@ -112,7 +123,7 @@ async fn consume_session(
                 let Some(delivery) = delivery else {
                     return false;
                 };
-                handle(session, delivery).await;
+                handle(session.clone(), delivery).await;
             }
         }
     }

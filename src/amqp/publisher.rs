@@ -52,6 +52,10 @@ pub struct OutgoingMessage {
     pub message_id: String,
     /// Unix seconds, AMQP's `timestamp` property.
     pub timestamp: u64,
+    /// Written to disk by durable queues (the lab's messages); `perf` can measure without.
+    pub persistent: bool,
+    /// `application/json` for the lab's envelopes.
+    pub content_type: &'static str,
 }
 
 /// Confirmed publishing over the manager's current session.
@@ -96,6 +100,37 @@ impl ConfirmedPublisher {
         }
     }
 
+    fn properties(&self, message: &OutgoingMessage) -> BasicProperties {
+        BasicProperties::default()
+            .with_content_type(message.content_type)
+            .with_persistence(message.persistent)
+            .with_message_id(&message.message_id)
+            .with_timestamp(message.timestamp)
+            .with_app_id(&self.app_id)
+            .finish()
+    }
+
+    /// Publishes on a channel that is not in confirm mode: the frame is handed over and nothing
+    /// is waited for. Only `perf` uses it, to measure the broker's unconfirmed ceiling; it is not
+    /// a way to send the lab's messages, which are only "sent" once confirmed.
+    pub async fn publish_unconfirmed(&self, message: OutgoingMessage) -> Result<(), PublishError> {
+        let session = self
+            .sessions
+            .borrow()
+            .clone()
+            .filter(|s| !s.is_ended())
+            .ok_or(PublishError::NotConnected)?;
+        let properties = self.properties(&message);
+        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key);
+        session
+            .channel()
+            .basic_publish(properties, message.body, args)
+            .await
+            .map_err(|_| PublishError::NotConnected)?;
+        metrics().published.inc();
+        Ok(())
+    }
+
     /// Publishes a persistent JSON message and waits for the broker's confirm.
     pub async fn publish(&self, message: OutgoingMessage) -> Result<(), PublishError> {
         self.send(message).await?.confirmed().await
@@ -128,13 +163,7 @@ impl ConfirmedPublisher {
             .cloned()
             .ok_or(PublishError::NotConnected)?;
 
-        let properties = BasicProperties::default()
-            .with_content_type("application/json")
-            .with_persistence(true)
-            .with_message_id(&message.message_id)
-            .with_timestamp(message.timestamp)
-            .with_app_id(&self.app_id)
-            .finish();
+        let properties = self.properties(&message);
         // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
         let args = BasicPublishArguments::new(&message.exchange, &message.routing_key)
             .mandatory(true)

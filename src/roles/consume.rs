@@ -129,7 +129,10 @@ pub async fn run(
             }
             ConsumerEvent::Paused => health.set_role_ready(false),
         },
-        async |session, delivery| handle_delivery(&worker, session, delivery).await,
+        |session, delivery| {
+            let worker = &worker;
+            async move { handle_delivery(worker, &session, delivery).await }
+        },
     )
     .await;
     health.set_role_ready(false);

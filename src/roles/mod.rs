@@ -6,6 +6,7 @@
 mod body;
 pub mod consume;
 pub mod fanout_sub;
+pub mod perf;
 pub mod produce_server;
 pub mod send;
 mod subscription;
@@ -26,6 +27,7 @@ pub enum Role {
     Send(send::SendConfig),
     FanoutSub(fanout_sub::FanoutSubConfig),
     TopicSub(topic_sub::TopicSubConfig),
+    Perf(perf::PerfConfig),
 }
 
 /// What the role would do, as JSON (for `--check-config`): its name, the port it serves HTTP on
@@ -75,6 +77,14 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "queue": c.queue,
             "name": c.name,
         }),
+        Role::Perf(c) => json!({
+            "role": "perf",
+            "port": null,
+            "paths": [],
+            "producers": c.producers,
+            "consumers": c.consumers,
+            "http": c.http,
+        }),
     };
     description["amqp_url"] = json!(amqp.settings.redacted());
     description
@@ -88,5 +98,6 @@ pub async fn run(role: Role, amqp: AmqpOptions, shutdown: CancellationToken) -> 
         Role::Send(config) => send::run(config, amqp, shutdown).await,
         Role::FanoutSub(config) => fanout_sub::run(config, amqp, shutdown).await,
         Role::TopicSub(config) => topic_sub::run(config, amqp, shutdown).await,
+        Role::Perf(config) => perf::run(config, amqp, shutdown).await,
     }
 }

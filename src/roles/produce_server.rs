@@ -414,6 +414,8 @@ fn outgoing(envelope: &Envelope, exchange: &str, routing_key: &str) -> OutgoingM
         body: envelope.to_json(),
         message_id: envelope.id.clone(),
         timestamp: unix_seconds_now(),
+        persistent: true,
+        content_type: "application/json",
     }
 }
 

@@ -158,6 +158,8 @@ async fn send_all(
             body: envelope.to_json(),
             message_id: envelope.id.clone(),
             timestamp: unix_seconds_now(),
+            persistent: true,
+            content_type: "application/json",
         }
     };
     // Confirms arrive out of order (many in flight); lines are printed in `seq` order.

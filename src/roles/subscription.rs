@@ -154,8 +154,9 @@ pub async fn run(
             }
             ConsumerEvent::Paused => health.set_role_ready(false),
         },
-        async |session, delivery| {
-            handle_delivery(&subscription, &patterns, session, delivery).await
+        |session, delivery| {
+            let (subscription, patterns) = (&subscription, &patterns);
+            async move { handle_delivery(subscription, patterns, &session, delivery).await }
         },
     )
     .await;

@@ -9,6 +9,7 @@ mod fault_suite;
 mod faults;
 mod helpers;
 mod manifests;
+mod perf;
 mod private_broker;
 mod produce_server;
 mod pubsub;
