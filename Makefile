@@ -31,7 +31,7 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run demo-work-queue demo-pubsub test chaos lint clean broker image image-multiarch \
+.PHONY: help build run demo-work-queue demo-pubsub test chaos bench lint clean broker image image-multiarch \
   deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down
 
 help: ## List the targets (this text)
@@ -52,6 +52,7 @@ demo-pubsub: broker build ## The three pub/sub services and private subscribers:
 	BIN=$(BIN) bash scripts/demo-pubsub.sh
 
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
+	@command -v rabbitmq-server >/dev/null || echo "make: *** rabbitmq-server is not installed: the broker restart and memory alarm tests will be SKIPPED (they need a private node) ***" >&2
 	$(CARGO) test --locked $(TEST_ARGS)
 
 chaos: broker ## Cut and restart scenarios at scale (CHAOS_MESSAGES, CHAOS_CUTS); prints the summary
@@ -59,6 +60,9 @@ chaos: broker ## Cut and restart scenarios at scale (CHAOS_MESSAGES, CHAOS_CUTS)
 	  --test integration -- --nocapture --test-threads 1 \
 	  fault_suite::cut_connections_under_load fault_suite::a_broker_restart 2>&1 \
 	  | grep -E '^(chaos summary|test |test result|\*\*\* SKIPPED)|panicked'
+
+bench: broker build ## Roles vs the raw AMQP ceiling, median of 3: prints a table (target/bench/report.md)
+	BIN=$(BIN) python3 scripts/bench.py
 
 # One line per check.
 lint: ## Check formatting, clippy, shell scripts, the Dockerfile and every rendered manifest
@@ -74,10 +78,13 @@ image: ## Build the image for this machine's platform as IMAGE:TAG (needs Docker
 image-multiarch: ## Build IMAGE:TAG for linux/amd64 and linux/arm64 and push it (needs docker buildx)
 	docker buildx build --platform $(PLATFORMS) -t $(IMAGE):$(TAG) --push .
 
-deploy: ## Apply deploy/overlays/OVERLAY, then run IMAGE:TAG in every playground deployment
-	@test -f deploy/base/rabbitmq.env || { echo "make: create deploy/base/rabbitmq.env first (cp deploy/base/rabbitmq.env.example deploy/base/rabbitmq.env, set a password)" >&2; exit 1; }
-	kubectl apply -k deploy/overlays/$(OVERLAY)
-	kubectl -n $(NAMESPACE) set image deployment -l app.kubernetes.io/name=playground playground=$(IMAGE):$(TAG)
+# The overlay is rendered and its playground image replaced by IMAGE:TAG before anything is
+# applied, so no rollout ever starts towards the overlay's placeholder image.
+deploy: ## Apply deploy/overlays/OVERLAY with IMAGE:TAG in every playground deployment
+	@[[ $(OVERLAY) == cluster || -f deploy/base/rabbitmq.env ]] || { echo "make: create deploy/base/rabbitmq.env first (cp deploy/base/rabbitmq.env.example deploy/base/rabbitmq.env, set a password)" >&2; exit 1; }
+	kubectl kustomize deploy/overlays/$(OVERLAY) \
+	  | sed -E 's#^( +image: )[^ ]*/playground(:[^ ]*)?$$#\1$(IMAGE):$(TAG)#' \
+	  | kubectl apply -f -
 
 undeploy: ## Delete everything deploy/overlays/OVERLAY created, namespaces and broker data included
 	kubectl delete -k deploy/overlays/$(OVERLAY) --ignore-not-found
@@ -94,7 +101,7 @@ scale-consumers: ## Scale message-consumer to N replicas
 
 port-forward: ## Forward localhost:3000 to hello-world and localhost:15672 to the management UI
 	kubectl -n $(NAMESPACE) port-forward service/hello-world 3000:3000 & \
-	kubectl -n infrastructure port-forward service/rabbitmq-management 15672:15672; \
+	kubectl -n $(if $(filter cluster,$(OVERLAY)),$(NAMESPACE),infrastructure) port-forward service/rabbitmq-management 15672:15672; \
 	kill %1 2>/dev/null || true
 
 compose-up: ## Run the broker and every role with Docker Compose from IMAGE:TAG

@@ -345,6 +345,7 @@ async fn run(
                 sessions.send_replace(Some(live.session.clone()));
                 set_state(&state, ConnectionState::Connected);
                 metrics().connected(generation);
+                super::stall::connection_renewed();
                 tokio::select! {
                     _ = live.session.ended() => {
                         let reason = live.session.signals.reason()
@@ -610,7 +611,7 @@ async fn watch_socket(connection: Connection, signals: Arc<SessionSignals>) {
 /// `authentication_failure_close`, which amqprs does not, so the socket is just reset (≈3 s after
 /// the attempt). A reset during the handshake of a broker that accepted the TCP connection is
 /// therefore a probable login failure; the caller confirms the broker is really there (a proxy
-/// with nothing behind it also resets) and several in a row stop the manager.
+/// with nothing behind it also resets), and it is retried with backoff, logged as an error.
 fn classify_open_error(error: &amqprs::error::Error, settings: &AmqpSettings) -> ConnectError {
     use amqprs::error::Error;
     let text = error.to_string();

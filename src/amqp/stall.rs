@@ -4,7 +4,8 @@
 //! `connection.blocked`, but only to clients that advertise the capability, and amqprs does not
 //! (shared/NOTES.md): publishes are simply never confirmed. So the stall is inferred: a confirm
 //! timed out more recently than any confirm arrived. It clears by itself when the alarm lifts and
-//! the held-back publishes are confirmed. Process-wide, as there is one connection per process.
+//! the held-back publishes are confirmed, on a reconnect, or 30 s after the last timeout.
+//! Process-wide, as there is one connection per process.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,7 +29,20 @@ pub fn confirm_timed_out() {
     LAST_TIMEOUT_MS.store(now_ms(), Ordering::Relaxed);
 }
 
-/// Whether publishing looks blocked: the last confirm timeout came after the last confirm.
+/// A new connection starts unstalled: if the alarm is still on, the next publish says so again.
+pub fn connection_renewed() {
+    broker_confirmed();
+}
+
+/// How long a confirm timeout keeps the role "blocked" without a new one. A blocked role gets no
+/// traffic (Kubernetes takes it out of the Service), so nothing would ever clear the flag; after
+/// this long it is ready again, and if the alarm is still on, the next publish finds out.
+const STALL_MEMORY_MS: u64 = 30_000;
+
+/// Whether publishing looks blocked: the last confirm timeout came after the last confirm, and
+/// recently.
 pub fn publishing_stalled() -> bool {
-    LAST_TIMEOUT_MS.load(Ordering::Relaxed) > LAST_CONFIRM_MS.load(Ordering::Relaxed)
+    let timeout = LAST_TIMEOUT_MS.load(Ordering::Relaxed);
+    timeout > LAST_CONFIRM_MS.load(Ordering::Relaxed)
+        && now_ms().saturating_sub(timeout) < STALL_MEMORY_MS
 }

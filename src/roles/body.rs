@@ -5,14 +5,26 @@ const MAX_LOGGED_BODY: usize = 16 * 1024;
 
 /// A body as it is safe and useful to log.
 pub fn render_body(content: &[u8], pretty: bool) -> String {
+    let parsed = serde_json::from_slice::<serde_json::Value>(content).ok();
+    render_parsed_body(content, parsed.as_ref(), pretty)
+}
+
+/// The same, for a caller that already parsed the body as JSON (`parsed` is `None` when it is
+/// not JSON): a consumer reads the envelope anyway, and parsing twice per message showed in its
+/// profile.
+pub fn render_parsed_body(
+    content: &[u8],
+    parsed: Option<&serde_json::Value>,
+    pretty: bool,
+) -> String {
     let shown = &content[..content.len().min(MAX_LOGGED_BODY)];
     let mut text = match std::str::from_utf8(content) {
-        Ok(text) => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(json) if content.len() <= MAX_LOGGED_BODY => {
+        Ok(text) => match parsed {
+            Some(json) if content.len() <= MAX_LOGGED_BODY => {
                 let rendered = if pretty {
-                    serde_json::to_string_pretty(&json)
+                    serde_json::to_string_pretty(json)
                 } else {
-                    serde_json::to_string(&json)
+                    serde_json::to_string(json)
                 };
                 rendered.unwrap_or_else(|_| text.to_owned())
             }

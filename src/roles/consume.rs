@@ -28,7 +28,7 @@ use crate::http::{spawn_health_server, Health};
 use crate::identity;
 use crate::message::{produced_at, rfc3339_now};
 use crate::metrics::{self, metrics, RejectLabels};
-use crate::roles::render_body;
+use crate::roles::render_parsed_body;
 use crate::telemetry::elapsed_ms;
 
 /// Settings of `consume`, built from its flags.
@@ -204,7 +204,7 @@ impl Incoming {
             delivery_count,
             produced_at,
             text,
-            body: render_body(&content, pretty),
+            body: render_parsed_body(&content, envelope.as_ref(), pretty),
             bytes: content.len(),
         })
     }

@@ -12,7 +12,7 @@ pub mod send;
 mod subscription;
 pub mod topic_sub;
 
-pub(crate) use body::render_body;
+pub(crate) use body::{render_body, render_parsed_body};
 
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -33,12 +33,12 @@ pub enum Role {
 /// What the role would do, as JSON (for `--check-config`): its name, the port it serves HTTP on
 /// and the paths there, and its main settings. The password never appears.
 pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
-    let health_paths = ["/health", "/ready"];
+    let health_paths = ["/health", "/ready", "/metrics"];
     let mut description = match role {
         Role::ProduceServer(c) => json!({
             "role": "produce-server",
             "port": c.listen.port(),
-            "paths": ["/", "/health", "/ready", "/send-message", "/send-burst", "/publish"],
+            "paths": ["/", "/health", "/ready", "/metrics", "/send-message", "/send-burst", "/publish"],
             "queue": c.queue.name,
             "queue_shape": c.queue.describe(),
             "exchanges": [c.exchanges.topic, c.exchanges.direct, c.exchanges.fanout],

@@ -481,8 +481,8 @@ fn parse_burst(body: &[u8], max: u64) -> Result<Burst, ApiError> {
     Ok(Burst { count, text })
 }
 
-/// The largest total size of a request's headers the handlers accept. hyper itself refuses far
-/// larger ones (about 400 KB) before a handler runs, with a bare 431.
+/// The largest total size of a request's headers the handlers accept (hyper's own parser limit
+/// is far higher).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Reads the whole JSON body, refusing more than `limit` bytes (declared or actual) with a 413,

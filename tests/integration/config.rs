@@ -156,12 +156,14 @@ async fn a_queue_that_exists_with_other_arguments_is_a_clear_error_not_a_loop() 
 }
 
 /// Runs `consume` as `user`/`password` against `vhost` with fast retries and its health port.
-fn consume_as(user: &str, password: &str, vhost: &str, port: u16) -> Running {
+fn consume_as(user: &str, password: &str, vhost: &str, queue: &str, port: u16) -> Running {
     let url = format!("amqp://{}:{}/{vhost}", broker_host(), broker_port());
     let port = port.to_string();
     Running::spawn(
         &[
             "consume",
+            "--queue",
+            queue,
             "--amqp-url",
             &url,
             "--health-port",
@@ -181,7 +183,8 @@ fn consume_as(user: &str, password: &str, vhost: &str, port: u16) -> Running {
 async fn wrong_credentials_are_named_retried_and_recover_once_fixed() {
     let user = unique("user");
     let port = free_port();
-    let mut process = consume_as(&user, SECRET, "%2f", port);
+    let (queue, _cleanup) = test_queue("creds-retry");
+    let mut process = consume_as(&user, SECRET, "%2f", &queue, port);
     // Two refusals in a row, each naming the user, and the role is still running.
     for attempt in [1, 2] {
         process
@@ -232,7 +235,8 @@ async fn wrong_credentials_are_named_retried_and_recover_once_fixed() {
 async fn an_unknown_vhost_is_named_retried_and_recovers_once_created() {
     let vhost = unique("vhost");
     let port = free_port();
-    let mut process = consume_as("guest", "guest", &vhost, port);
+    // The queue lives in the new vhost, which is deleted with everything in it.
+    let mut process = consume_as("guest", "guest", &vhost, "vhost-test-queue", port);
     process
         .wait_log(
             "RabbitMQ refused the connection; retrying",
@@ -279,7 +283,7 @@ async fn check_config_validates_and_describes_without_connecting() {
     assert_eq!(description["port"], 8080);
     assert_eq!(
         description["paths"],
-        serde_json::json!(["/health", "/ready"])
+        serde_json::json!(["/health", "/ready", "/metrics"])
     );
     assert!(!output.contains("sekrit"), "{output}");
     let (code, output) = run_to_end(

@@ -512,11 +512,13 @@ async fn the_password_never_leaks_from_any_role() {
             )
             .await;
     }
-    let send_url = url.clone();
+    let (send_url, send_queue) = (url.clone(), queue.clone());
     let send = tokio::spawn(async move {
         run_to_end(
             &[
                 "send",
+                "--queue",
+                &send_queue,
                 "--amqp-url",
                 &send_url,
                 "--connect-wait",
@@ -538,8 +540,6 @@ async fn the_password_never_leaks_from_any_role() {
     let (code, send_output) = send.await.unwrap();
     assert_eq!(code, 0, "{send_output}");
     assert!(!send_output.contains(PASSWORD), "send: {send_output}");
-    rabbitmqctl(&["delete_queue", "never-created"]);
-    rabbitmqctl(&["delete_queue", "hello-world-queue"]);
 
     for (process, base) in &roles {
         let base = base.as_ref().unwrap();

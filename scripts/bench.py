@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""make bench: how much of the broker's raw speed the roles keep, measured in one run.
+
+Each figure is measured RUNS times (default 3) and the median is kept, because a 2-core machine
+that runs the broker, the load generator and the service at once is noisy. Every playground
+figure is set against the raw AMQP ceiling measured in the same run with `playground perf`:
+
+  produce-server POST /send-message at concurrency 1, 16, 64  vs  perf --confirm 1/16/64
+  consume draining 20,000 messages at prefetch 1 and 100      vs  perf consumer, same prefetch
+  peak RSS of produce-server (after the c=64 load) and of consume (after draining)
+  start-up: process start to /ready = 200
+
+Prints one markdown table and writes it to target/bench/report.md. Uses only the standard
+library; needs the release binary, a broker on 127.0.0.1:5672 and rabbitmqctl (to purge and
+delete the bench's own queues).
+"""
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+BIN = os.environ.get("BIN", "target/release/playground")
+RUNS = int(os.environ.get("RUNS", "3"))
+SECONDS = os.environ.get("BENCH_TIME", "5s")
+DRAIN = 20_000
+URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+OUT = "target/bench/report.md"
+TAG = uuid.uuid4().hex[:8]
+
+
+def say(text):
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def delete_exchange(name):
+    ctl("eval", f'rabbit_exchange:delete(rabbit_misc:r(<<"/">>, exchange, <<"{name}">>), '
+                f'false, <<"bench">>).')
+
+
+def perf(*args):
+    """Runs playground perf --json and returns its summary."""
+    out = subprocess.run([BIN, "perf", "--json", "--amqp-url", URL, *args], check=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def get(url, timeout=1.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except OSError:
+        return None, ""
+
+
+def wait_ready(base, limit=30.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if get(f"{base}/ready", 0.5)[0] == 200:
+            return
+        time.sleep(0.002)
+    raise SystemExit(f"bench: {base} not ready within {limit} s")
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def metric(base, name):
+    status, text = get(f"{base}/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def start_server(queue, exchanges):
+    port = free_port()
+    process = subprocess.Popen(
+        [BIN, "produce-server", "--port", str(port), "--bind", "127.0.0.1", "--queue", queue,
+         "--topic-exchange", exchanges[0], "--direct-exchange", exchanges[1],
+         "--fanout-exchange", exchanges[2], "--amqp-url", URL],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def bench_http(rows):
+    queue = f"bench-http-{TAG}"
+    raw_queue = f"bench-raw-{TAG}"
+    exchanges = [f"bench-{TAG}-{kind}" for kind in ("topic", "direct", "fanout")]
+    server, base = start_server(queue, exchanges)
+    try:
+        wait_ready(base)
+        for concurrency in (1, 16, 64):
+            http, raw = [], []
+            for run in range(RUNS):
+                ctl("purge_queue", queue)
+                http.append(perf("--http", base, "--concurrency", str(concurrency),
+                                 "--time", SECONDS))
+                ctl("purge_queue", queue)
+                # Same work for the broker: persistent messages into a durable classic queue.
+                raw.append(perf("--producers", "1", "--consumers", "0", "--confirm",
+                                str(concurrency), "--persistent", "--queue", raw_queue,
+                                "--time", SECONDS))
+                ctl("purge_queue", raw_queue)
+                say(f"c={concurrency} run {run + 1}: http {http[-1]['confirmed_per_s']} req/s, "
+                    f"raw {raw[-1]['confirmed_per_s']} msg/s")
+            rate = median([r["confirmed_per_s"] for r in http])
+            ceiling = median([r["confirmed_per_s"] for r in raw])
+            p50 = median([r["latency"]["p50_ms"] for r in http])
+            p99 = median([r["latency"]["p99_ms"] for r in http])
+            target = 0.70 if concurrency == 64 else (0.80 if concurrency == 1 else None)
+            rows.append((f"produce-server POST /send-message, c={concurrency} (req/s)",
+                         f"{rate:.0f}", f"{ceiling:.0f} (perf --confirm {concurrency})",
+                         ratio(rate, ceiling), f">= {target:.0%}" if target else "-",
+                         verdict(rate / ceiling >= target) if target else "-"))
+            rows.append((f"  latency c={concurrency}: p50 / p99 (ms)", f"{p50} / {p99}", "-", "-",
+                         "p99 < 15 ms" if concurrency == 64 else "-",
+                         verdict(p99 < 15) if concurrency == 64 else "-"))
+        rss = peak_rss_mib(server.pid)
+        rows.append(("produce-server peak RSS after the c=64 load (MiB)", f"{rss:.1f}", "-", "-",
+                     "< 20 MiB", verdict(rss < 20)))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        for name in (queue, raw_queue):
+            ctl("delete_queue", name)
+        for name in exchanges:
+            delete_exchange(name)
+
+
+def fill(queue):
+    subprocess.run([BIN, "send", "--queue", queue, "--count", str(DRAIN), "--quiet",
+                    "--amqp-url", URL, "Task"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def drain_with_consume(queue, prefetch):
+    """Rate from the first ack to the last, read off consume's own /metrics; and peak RSS."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [BIN, "consume", "--queue", queue, "--prefetch", str(prefetch), "--health-port",
+         str(port), "--health-bind", "127.0.0.1", "--summary-every", "0s", "--log-format", "json",
+         "--amqp-url", URL], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            acked = metric(base, "playground_messages_acked_total")
+            now = time.monotonic()
+            if acked >= 1 and first is None:
+                first = (now, acked)
+            if acked >= DRAIN:
+                return (acked - first[1]) / max(now - first[0], 1e-3), peak_rss_mib(process.pid)
+            time.sleep(0.01)
+        raise SystemExit("bench: consume did not drain the queue within 120 s")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def bench_drain(rows):
+    queue = f"bench-drain-{TAG}"
+    peak = 0.0
+    try:
+        for prefetch in (1, 100):
+            ours, raw = [], []
+            for run in range(RUNS):
+                fill(queue)
+                rate, rss = drain_with_consume(queue, prefetch)
+                ours.append(rate)
+                peak = max(peak, rss)
+                fill(queue)
+                raw.append(perf("--producers", "0", "--consumers", "1", "--prefetch",
+                                str(prefetch), "--queue", queue, "--count", str(DRAIN))
+                           ["received_per_s"])
+                ctl("purge_queue", queue)
+                say(f"drain prefetch {prefetch} run {run + 1}: consume {ours[-1]:.0f} msg/s, "
+                    f"raw {raw[-1]:.0f} msg/s")
+            rate, ceiling = median(ours), median(raw)
+            rows.append((f"consume draining {DRAIN:,} at prefetch {prefetch} (msg/s)",
+                         f"{rate:.0f}", f"{ceiling:.0f} (perf consumer)", ratio(rate, ceiling),
+                         ">= 90%", verdict(rate / ceiling >= 0.9)))
+        rows.append(("consume peak RSS while draining (MiB)", f"{peak:.1f}", "-", "-", "< 15 MiB",
+                     verdict(peak < 15)))
+    finally:
+        ctl("delete_queue", queue)
+
+
+def bench_startup(rows):
+    queue = f"bench-start-{TAG}"
+    exchanges = [f"bench-start-{TAG}-{kind}" for kind in ("topic", "direct", "fanout")]
+    times = []
+    try:
+        for _ in range(RUNS):
+            started = time.monotonic()
+            server, base = start_server(queue, exchanges)
+            wait_ready(base)
+            times.append((time.monotonic() - started) * 1000)
+            server.terminate()
+            server.wait(timeout=30)
+        ms = median(times)
+        rows.append(("start-up: process start to /ready = 200 (ms)", f"{ms:.0f}", "-", "-",
+                     "< 200 ms", verdict(ms < 200)))
+    finally:
+        ctl("delete_queue", queue)
+        for name in exchanges:
+            delete_exchange(name)
+
+
+def ratio(ours, ceiling):
+    return f"{ours / ceiling:.0%}" if ceiling else "-"
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+def main():
+    if not os.access(BIN, os.X_OK):
+        raise SystemExit(f"bench: {BIN} not found; run 'make build' first")
+    rows = []
+    started = time.monotonic()
+    cpus = os.cpu_count()
+    bench_startup(rows)
+    bench_http(rows)
+    bench_drain(rows)
+    header = ("| figure | playground | raw AMQP ceiling (same run) | ratio | target | |\n"
+              "| --- | --- | --- | --- | --- | --- |\n")
+    table = header + "".join("| " + " | ".join(row) + " |\n" for row in rows)
+    note = (f"\nMedian of {RUNS} runs of {SECONDS} each (drains: {DRAIN:,} messages), "
+            f"{time.strftime('%Y-%m-%d')}, {cpus} CPUs, broker, load and service on one machine; "
+            f"took {time.monotonic() - started:.0f} s.\n")
+    print(table + note)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as report:
+        report.write(table + note)
+    say(f"written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
