@@ -100,6 +100,15 @@ impl ConfirmedPublisher {
         }
     }
 
+    /// The current session, unless the connection is down.
+    fn live_session(&self) -> Result<Session, PublishError> {
+        self.sessions
+            .borrow()
+            .clone()
+            .filter(|s| !s.is_ended())
+            .ok_or(PublishError::NotConnected)
+    }
+
     fn properties(&self, message: &OutgoingMessage) -> BasicProperties {
         BasicProperties::default()
             .with_content_type(message.content_type)
@@ -114,12 +123,7 @@ impl ConfirmedPublisher {
     /// is waited for. Only `perf` uses it, to measure the broker's unconfirmed ceiling; it is not
     /// a way to send the lab's messages, which are only "sent" once confirmed.
     pub async fn publish_unconfirmed(&self, message: OutgoingMessage) -> Result<(), PublishError> {
-        let session = self
-            .sessions
-            .borrow()
-            .clone()
-            .filter(|s| !s.is_ended())
-            .ok_or(PublishError::NotConnected)?;
+        let session = self.live_session()?;
         let properties = self.properties(&message);
         let args = BasicPublishArguments::new(&message.exchange, &message.routing_key);
         session
@@ -152,12 +156,7 @@ impl ConfirmedPublisher {
 
     async fn enqueue(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
         let deadline = Instant::now() + self.timeout;
-        let session = self
-            .sessions
-            .borrow()
-            .clone()
-            .filter(|s| !s.is_ended())
-            .ok_or(PublishError::NotConnected)?;
+        let session = self.live_session()?;
         let confirms: Arc<ConfirmTracker> = session
             .confirms()
             .cloned()

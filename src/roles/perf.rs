@@ -175,12 +175,6 @@ pub async fn run(
 
     // Run until the time is up, every producer is done (or, consumers only, `--count` arrived),
     // or Ctrl-C.
-    let deadline = async {
-        match config.time {
-            Some(time) => tokio::time::sleep(time).await,
-            None => std::future::pending().await,
-        }
-    };
     let finished = async {
         if config.producers == 0 {
             let Some(count) = config.count else {
@@ -195,11 +189,7 @@ pub async fn run(
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
-        _ = deadline => {}
-        _ = finished => {}
-        _ = shutdown.cancelled() => {}
-    }
+    run_until(config.time, finished, &shutdown).await;
     let publishing_stopped = started.elapsed();
     stop.cancel();
     while producers.join_next().await.is_some() {}
@@ -247,6 +237,25 @@ pub async fn run(
         elapsed,
     );
     Ok(())
+}
+
+/// Waits for whichever comes first: `time` elapsed (if given), `finished`, or `shutdown`.
+async fn run_until(
+    time: Option<Duration>,
+    finished: impl std::future::Future<Output = ()>,
+    shutdown: &CancellationToken,
+) {
+    let deadline = async {
+        match time {
+            Some(time) => tokio::time::sleep(time).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = deadline => {}
+        _ = finished => {}
+        _ = shutdown.cancelled() => {}
+    }
 }
 
 /// The queue to declare: a fresh classic one disappears with its last consumer (and is deleted

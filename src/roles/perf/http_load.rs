@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::stats::Stats;
-use super::{print_summary, report_every_second, PerfConfig};
+use super::{print_summary, report_every_second, run_until, PerfConfig};
 
 /// `http://host:port` or a full `…/send-message` URL.
 fn send_message_uri(url: &str) -> anyhow::Result<Uri> {
@@ -94,12 +94,6 @@ pub async fn run(
             }
         });
     }
-    let deadline = async {
-        match config.time {
-            Some(time) => tokio::time::sleep(time).await,
-            None => std::future::pending().await,
-        }
-    };
     let finished = async {
         if config.count.is_some() {
             while clients.join_next().await.is_some() {}
@@ -107,11 +101,7 @@ pub async fn run(
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
-        _ = deadline => {}
-        _ = finished => {}
-        _ = shutdown.cancelled() => {}
-    }
+    run_until(config.time, finished, &shutdown).await;
     let elapsed = started.elapsed();
     stop.cancel();
     while clients.join_next().await.is_some() {}
