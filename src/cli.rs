@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::amqp::routing::{validate_exchange_name, validate_routing_key};
 use crate::amqp::{
-    AmqpOptions, AmqpSettings, DeadLetter, ExchangeKind, LabExchanges, QueueType, WorkQueue,
+    AmqpOptions, AmqpSettings, DeadLetter, ExchangeKind, LabExchanges, QueueType, SnapshotSettings,
+    WorkQueue,
 };
 use crate::roles::consume::{ConsumeConfig, WorkerBehaviour};
 use crate::roles::fanout_sub::FanoutSubConfig;
@@ -72,6 +73,16 @@ pub struct CommonArgs {
     #[arg(long, env = "RECONNECT_MAX", default_value = "10s", value_parser = parse_duration,
           value_name = "DURATION", global = true)]
     pub reconnect_max: Duration,
+
+    /// How often to publish a snapshot for the lab console (e.g. 1s), or "off".
+    #[arg(long, env = "TELEMETRY", default_value = "1s", value_parser = parse_telemetry,
+          value_name = "DURATION|off", global = true)]
+    pub telemetry: TelemetryInterval,
+
+    /// Fanout exchange the snapshots go to (non-durable; produce-server's console reads it).
+    #[arg(long, env = "TELEMETRY_EXCHANGE", default_value = "playground.telemetry",
+          value_parser = parse_exchange_name, value_name = "NAME", global = true)]
+    pub telemetry_exchange: String,
 
     /// Validate the arguments and environment, print the resolved settings as JSON (password
     /// hidden) and exit without connecting: 0 if valid, 2 if not. For CI checks of manifests.
@@ -570,6 +581,10 @@ impl Cli {
             reconnect_min: common.reconnect_min,
             reconnect_max: common.reconnect_max.max(common.reconnect_min),
             connect_timeout: Duration::from_secs(15),
+            snapshots: common.telemetry.0.map(|interval| SnapshotSettings {
+                interval,
+                exchange: common.telemetry_exchange.clone(),
+            }),
         };
         let role = match self.command {
             Command::ProduceServer(args) => Role::ProduceServer(ProduceServerConfig {
@@ -701,6 +716,22 @@ fn parse_heartbeat(value: &str) -> Result<Duration, String> {
         return Err("must be between 2s and 65535s".to_owned());
     }
     Ok(duration)
+}
+
+/// `--telemetry`: an interval, or `None` for off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelemetryInterval(pub Option<Duration>);
+
+/// A snapshot interval of at least 100 ms, or `off`/`0`.
+fn parse_telemetry(value: &str) -> Result<TelemetryInterval, String> {
+    if matches!(value, "off" | "0" | "false") {
+        return Ok(TelemetryInterval(None));
+    }
+    let interval = parse_duration(value)?;
+    if interval < Duration::from_millis(100) {
+        return Err("must be at least 100ms, or off".to_owned());
+    }
+    Ok(TelemetryInterval(Some(interval)))
 }
 
 fn parse_exchange_name(value: &str) -> Result<String, String> {

@@ -21,6 +21,10 @@ pub struct Envelope {
     /// the burst each one got. Absent on single messages, as in the Node services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The burst it belongs to (one id per `/send-burst` or `send --count`), so the console can
+    /// show how the last burst was shared between workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<String>,
     /// The routing key it was published with (`/publish`, `send --exchange`), so a subscriber's
     /// log shows it even when the body is forwarded elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +40,7 @@ impl Envelope {
             service: service.into(),
             id: uuid::Uuid::new_v4().to_string(),
             seq: None,
+            burst: None,
             routing_key: None,
         }
     }
@@ -51,6 +56,9 @@ impl Envelope {
         });
         if let Some(seq) = self.seq {
             value["seq"] = json!(seq);
+        }
+        if let Some(burst) = &self.burst {
+            value["burst"] = json!(burst);
         }
         if let Some(routing_key) = &self.routing_key {
             value["routing_key"] = json!(routing_key);

@@ -60,6 +60,17 @@ pub struct AmqpOptions {
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
     pub connect_timeout: Duration,
+    /// Where and how often roles publish their snapshots for the lab console; `None` is
+    /// `--telemetry off`.
+    pub snapshots: Option<SnapshotSettings>,
+}
+
+/// `--telemetry` and `--telemetry-exchange`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSettings {
+    pub interval: Duration,
+    /// A fanout exchange, non-durable: snapshots are transient and cost the broker nothing.
+    pub exchange: String,
 }
 
 impl AmqpOptions {

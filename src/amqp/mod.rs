@@ -21,7 +21,7 @@ pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use consumer::{consume_across_sessions, ConsumerEvent};
 pub use manager::{
     next_live_session, AmqpOptions, ChannelSetup, ConnectionManager, ConnectionState,
-    ManagerConfig, Refusal, Session,
+    ManagerConfig, Refusal, Session, SnapshotSettings,
 };
 pub use publisher::{ConfirmedPublisher, OutgoingMessage, PublishError};
 pub use routing::{ExchangeKind, LabExchanges};

@@ -135,6 +135,44 @@ impl ConfirmedPublisher {
         Ok(())
     }
 
+    /// Publishes a transient, non-mandatory message and waits for nothing: for the lab console's
+    /// snapshots, which must never hold up or fail a role's real work. On a confirm-mode channel
+    /// the delivery tag is still reserved (and its confirm ignored), or the broker's numbering
+    /// and ours would drift apart. Not counted in the metrics.
+    pub async fn publish_fire_and_forget(
+        &self,
+        message: OutgoingMessage,
+    ) -> Result<(), PublishError> {
+        let session = self.live_session()?;
+        let properties = self.properties(&message);
+        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key);
+        let Some(confirms) = session.confirms().cloned() else {
+            return session
+                .channel()
+                .basic_publish(properties, message.body, args)
+                .await
+                .map_err(|_| PublishError::NotConnected);
+        };
+        let _enqueue = tokio::time::timeout(self.timeout, self.enqueue.lock())
+            .await
+            .map_err(|_| PublishError::Timeout(self.timeout))?;
+        let (tag, _ignored) = confirms
+            .reserve(&message.message_id)
+            .ok_or(PublishError::NotConnected)?;
+        let mut reservation = Reservation {
+            confirms: &confirms,
+            tag,
+            enqueued: false,
+        };
+        session
+            .channel()
+            .basic_publish(properties, message.body, args)
+            .await
+            .map_err(|_| PublishError::NotConnected)?;
+        reservation.enqueued = true;
+        Ok(())
+    }
+
     /// Publishes a persistent JSON message and waits for the broker's confirm.
     pub async fn publish(&self, message: OutgoingMessage) -> Result<(), PublishError> {
         self.send(message).await?.confirmed().await

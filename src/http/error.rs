@@ -1,22 +1,34 @@
 //! JSON responses and the error enum every handler returns, mapped to status codes in one place.
 
 use bytes::Bytes;
-use http_body_util::Full;
+use std::convert::Infallible;
+
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-/// Every response of this crate: a complete body, no streaming needed.
-pub type HttpResponse = Response<Full<Bytes>>;
+/// Every response of this crate: a complete body, or a stream (the console's Server-Sent Events).
+pub type HttpResponse = Response<BoxBody<Bytes, Infallible>>;
 
-/// A JSON response with `status`.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+/// A response with a complete body.
+pub fn full_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> HttpResponse {
+    let mut response = Response::new(Full::new(body.into()).boxed());
     *response.status_mut() = status;
     response
         .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    full_response(status, "application/json", body.to_string())
 }
 
 /// What went wrong with a request, as the client should learn it: `{"error":…,"message":…}`.

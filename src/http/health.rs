@@ -157,16 +157,11 @@ pub async fn spawn_health_server(
 
 /// `GET /metrics`: the Prometheus text format.
 pub fn metrics_response() -> HttpResponse {
-    let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+    super::error::full_response(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
         metrics().render(),
-    )));
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        ),
-    );
-    response
+    )
 }
 
 fn health_routes(health: &Health, method: &Method, path: &str) -> HttpResponse {

@@ -7,6 +7,6 @@ pub mod error;
 pub mod health;
 pub mod server;
 
-pub use error::{json_response, ApiError, HttpResponse};
+pub use error::{full_response, json_response, ApiError, HttpResponse};
 pub use health::{metrics_response, spawn_health_server, Health};
 pub use server::serve;

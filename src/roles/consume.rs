@@ -22,13 +22,14 @@ use tally::{log_summaries, log_summary, Counts, Tally};
 
 use crate::amqp::{
     consume_across_sessions, AmqpOptions, ChannelSetup, ConnectionManager, ConsumerEvent, Session,
-    WorkQueue,
+    SnapshotSettings, Topology, WorkQueue,
 };
 use crate::http::{spawn_health_server, Health};
 use crate::identity;
 use crate::message::{produced_at, rfc3339_now};
 use crate::metrics::{self, metrics, RejectLabels};
 use crate::roles::render_parsed_body;
+use crate::roles::snapshot::{self, Handled, Identity, Outcome};
 use crate::telemetry::elapsed_ms;
 
 /// Settings of `consume`, built from its flags.
@@ -70,7 +71,7 @@ pub async fn run(
     metrics::init("consume");
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name("consume"),
-        config.queue.topology(),
+        topology(&config, amqp.snapshots.as_ref()),
         ChannelSetup {
             confirms: false,
             prefetch: Some(config.prefetch),
@@ -84,6 +85,21 @@ pub async fn run(
         }
         None => None,
     };
+    if let Some(settings) = amqp.snapshots.clone() {
+        snapshot::spawn(
+            settings,
+            Identity {
+                role: "consume".to_owned(),
+                instance: config.name.clone(),
+                queue: Some(config.queue.name.clone()),
+                prefetch: Some(config.prefetch),
+                ..Identity::default()
+            },
+            manager.sessions(),
+            manager.state(),
+            background_stop.clone(),
+        );
+    }
     let tally = Arc::new(Tally::default());
     if let Some(every) = config.summary_every {
         tokio::spawn(log_summaries(
@@ -153,6 +169,27 @@ pub async fn run(
     Ok(())
 }
 
+/// The work queue's topology, plus the console's telemetry exchange when snapshots are on.
+fn topology(config: &ConsumeConfig, snapshots: Option<&SnapshotSettings>) -> Topology {
+    let mut topology = config.queue.topology();
+    topology
+        .exchanges
+        .extend(snapshots.map(snapshot::exchange_spec));
+    topology
+}
+
+/// Tells the console what became of a message.
+fn record(message: &Incoming, outcome: Outcome) {
+    snapshot::record(Handled {
+        message_id: message.message_id.clone(),
+        seq: message.seq,
+        burst: message.burst.clone(),
+        routing_key: None,
+        redelivered: message.redelivered,
+        outcome,
+    });
+}
+
 /// What a worker needs to know about a message, whatever its body.
 struct Incoming {
     delivery_tag: u64,
@@ -160,6 +197,8 @@ struct Incoming {
     message_id: String,
     /// The envelope's `seq`, for burst messages.
     seq: Option<u64>,
+    /// The envelope's `burst` id.
+    burst: Option<String>,
     /// Quorum queues count failed deliveries in `x-delivery-count`: how close the message is to
     /// the delivery limit.
     delivery_count: Option<i64>,
@@ -191,6 +230,9 @@ impl Incoming {
         });
         let envelope = serde_json::from_slice::<serde_json::Value>(&content).ok();
         let seq = envelope.as_ref().and_then(|v| v["seq"].as_u64());
+        let burst = envelope
+            .as_ref()
+            .and_then(|v| v["burst"].as_str().map(str::to_owned));
         let produced_at = envelope.as_ref().and_then(produced_at);
         let text = envelope
             .as_ref()
@@ -201,6 +243,7 @@ impl Incoming {
             redelivered: deliver.redelivered(),
             message_id,
             seq,
+            burst,
             delivery_count,
             produced_at,
             text,
@@ -300,6 +343,14 @@ async fn handle_delivery(worker: &Worker, session: &Session, delivery: ConsumerM
         {
             Ok(()) => {
                 worker.tally.rejected();
+                record(
+                    &message,
+                    match (requeue, config.queue.dead_letter.is_some()) {
+                        (true, _) => Outcome::Requeued,
+                        (false, true) => Outcome::DeadLettered,
+                        (false, false) => Outcome::Dropped,
+                    },
+                );
                 record_handled(&message, started);
                 metrics
                     .rejected
@@ -330,6 +381,7 @@ async fn handle_delivery(worker: &Worker, session: &Session, delivery: ConsumerM
     {
         Ok(()) => {
             worker.tally.acked();
+            record(&message, Outcome::Acked);
             record_handled(&message, started);
             metrics.acked.inc();
             info!(

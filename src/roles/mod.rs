@@ -9,6 +9,7 @@ pub mod fanout_sub;
 pub mod perf;
 pub mod produce_server;
 pub mod send;
+pub mod snapshot;
 mod subscription;
 pub mod topic_sub;
 

@@ -1,15 +1,19 @@
 //! `playground produce-server`: the HTTP front door that turns `POST /send-message` into a
 //! confirmed, persistent message on the work queue, and `POST /send-burst` into many. Replaces the
-//! Node `hello-world` service and keeps its endpoints and JSON shapes.
+//! Node `hello-world` service and keeps its endpoints and JSON shapes; also serves the live lab
+//! console (`GET /` for browsers, `GET /events`).
+
+mod console;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use amqprs::channel::BasicAckArguments;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -17,14 +21,17 @@ use tracing::{debug, info, warn};
 
 use crate::amqp::routing::validate_routing_key;
 use crate::amqp::{
-    publish_burst, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConnectionManager, ExchangeKind,
-    LabExchanges, OutgoingMessage, PublishError, Topology, WorkQueue, BURST_WINDOW,
+    consume_across_sessions, publish_burst, AmqpOptions, BindingSpec, ChannelSetup,
+    ConfirmedPublisher, ConnectionManager, ConsumerEvent, ExchangeKind, LabExchanges,
+    OutgoingMessage, PublishError, QueueSpec, SnapshotSettings, Topology, WorkQueue, BURST_WINDOW,
 };
 use crate::http::{json_response, metrics_response, server, ApiError, Health, HttpResponse};
 use crate::identity;
 use crate::message::{rfc3339_now, unix_seconds_now, Envelope};
 use crate::metrics::{self, metrics};
+use crate::roles::snapshot::{self, Identity, Snapshot};
 use crate::telemetry::elapsed_ms;
+use console::Console;
 
 /// Settings of `produce-server`, built from its flags.
 #[derive(Debug, Clone)]
@@ -51,6 +58,8 @@ struct App {
     publisher: Arc<ConfirmedPublisher>,
     health: Health,
     manager: Arc<ConnectionManager>,
+    /// The lab console; `None` with `--telemetry off`.
+    console: Option<Arc<Console>>,
 }
 
 /// Runs until `shutdown`, then drains in-flight requests (their confirms included) and closes
@@ -66,13 +75,18 @@ pub async fn run(
     let local = listener.local_addr()?;
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name("produce-server"),
-        topology(&config),
+        topology(&config, amqp.snapshots.as_ref()),
         ChannelSetup {
             confirms: true,
             prefetch: None,
         },
     )));
+    let console = amqp
+        .snapshots
+        .as_ref()
+        .map(|settings| Console::new(settings.interval));
     let app = Arc::new(App {
+        console: console.clone(),
         publisher: Arc::new(ConfirmedPublisher::new(
             manager.sessions(),
             config.publish_timeout,
@@ -118,6 +132,33 @@ pub async fn run(
             health.set_role_ready(false);
         });
     }
+    if let (Some(console), Some(settings)) = (&console, amqp.snapshots.clone()) {
+        tokio::spawn(console::refresh_every(console.clone(), stop.clone()));
+        tokio::spawn(read_snapshots(
+            manager.clone(),
+            console.clone(),
+            stop.clone(),
+        ));
+        snapshot::spawn(
+            settings,
+            Identity {
+                role: "produce-server".to_owned(),
+                instance: app.config.service_name.clone(),
+                queue: Some(app.config.queue.name.clone()),
+                ..Identity::default()
+            },
+            manager.sessions(),
+            manager.state(),
+            stop.clone(),
+        );
+        let console = console.clone();
+        let stop = stop.clone();
+        // Open /events streams must not hold graceful shutdown up.
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            console.close();
+        });
+    }
     let handler_app = app.clone();
     // In-flight requests end by themselves within the publish timeout; a little more is slack.
     let grace = app.config.publish_timeout + Duration::from_secs(2);
@@ -139,12 +180,64 @@ pub async fn run(
     }
 }
 
-/// The work queue (with its dead letters) and the three exchanges.
-fn topology(config: &ProduceServerConfig) -> Topology {
+/// The work queue (with its dead letters), the three exchanges, and for the console the
+/// telemetry exchange with a private queue bound to it (declared last: the binding's empty queue
+/// name means the queue just declared, whatever the broker named it).
+fn topology(config: &ProduceServerConfig, snapshots: Option<&SnapshotSettings>) -> Topology {
     let mut topology = config.queue.topology();
     topology.exchanges.extend(config.exchanges.specs());
     topology.exchange_mismatch_hint = Some(config.exchanges.mismatch_hint());
+    if let Some(settings) = snapshots {
+        topology.exchanges.push(snapshot::exchange_spec(settings));
+        topology.queues.push(QueueSpec::server_named());
+        topology.bindings.push(BindingSpec {
+            queue: String::new(),
+            exchange: settings.exchange.clone(),
+            routing_key: String::new(),
+        });
+    }
     topology
+}
+
+/// Feeds every role's snapshots into the console, on whatever session is current.
+async fn read_snapshots(
+    manager: Arc<ConnectionManager>,
+    console: Arc<Console>,
+    stop: CancellationToken,
+) {
+    let tag = format!("console.{}", std::process::id());
+    let _ = consume_across_sessions(
+        &manager,
+        &tag,
+        &stop,
+        |session| {
+            session
+                .declared()
+                .queues
+                .last()
+                .map(|queue| queue.name.clone())
+                .unwrap_or_default()
+        },
+        |_: ConsumerEvent<'_>| {},
+        |session, delivery| {
+            let console = console.clone();
+            async move {
+                let (Some(deliver), Some(content)) = (delivery.deliver, delivery.content) else {
+                    return;
+                };
+                if let Ok(snapshot) = serde_json::from_slice::<Snapshot>(&content) {
+                    console.ingest(snapshot);
+                }
+                if !session.is_ended() {
+                    let _ = session
+                        .channel()
+                        .basic_ack(BasicAckArguments::new(deliver.delivery_tag(), false))
+                        .await;
+                }
+            }
+        },
+    )
+    .await;
 }
 
 /// Routes one request; every outcome is a JSON response.
@@ -153,6 +246,22 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = match (&method, path.as_str()) {
+        (&Method::GET | &Method::HEAD, "/")
+            if app.console.is_some()
+                && console::wants_html(
+                    request.headers().get(ACCEPT).and_then(|v| v.to_str().ok()),
+                ) =>
+        {
+            Console::page()
+        }
+        (&Method::GET, "/events") => match &app.console {
+            Some(console) => console.events(),
+            None => ApiError::NotFound {
+                method: method.to_string(),
+                path: "/events (the console is off: --telemetry off)".to_owned(),
+            }
+            .into_response(),
+        },
         (&Method::GET | &Method::HEAD, "/") => json_response(
             StatusCode::OK,
             &json!({
@@ -171,7 +280,7 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         (&Method::POST, "/publish") => publish(&app, request)
             .await
             .unwrap_or_else(ApiError::into_response),
-        (_, "/" | "/health" | "/ready" | "/metrics") => ApiError::MethodNotAllowed {
+        (_, "/" | "/health" | "/ready" | "/metrics" | "/events") => ApiError::MethodNotAllowed {
             method: method.to_string(),
             path: path.clone(),
             allow: "GET, HEAD",
@@ -191,14 +300,13 @@ async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     };
     let status = response.status().as_u16();
     let route = match path.as_str() {
-        "/" | "/health" | "/ready" | "/metrics" | "/send-message" | "/send-burst" | "/publish" => {
-            path.as_str()
-        }
+        "/" | "/health" | "/ready" | "/metrics" | "/events" | "/send-message" | "/send-burst"
+        | "/publish" => path.as_str(),
         _ => "other",
     };
     metrics().request(route, method.as_str(), status, started.elapsed());
     let elapsed_ms = elapsed_ms(started);
-    if matches!(route, "/health" | "/ready" | "/metrics") {
+    if matches!(route, "/health" | "/ready" | "/metrics" | "/events") {
         debug!(%method, %path, status, elapsed_ms, "request");
     } else {
         info!(%method, %path, status, elapsed_ms, "request");
@@ -244,6 +352,7 @@ async fn send_burst(app: &App, request: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
     let queue = &app.config.queue.name;
     let service = &app.config.service_name;
+    let burst_id = uuid::Uuid::new_v4().to_string();
     let report = publish_burst(
         app.publisher.clone(),
         burst.count,
@@ -251,7 +360,10 @@ async fn send_burst(app: &App, request: Request<Incoming>) -> HttpResponse {
         false,
         |seq| {
             outgoing(
-                &Envelope::numbered(&burst.text, seq, burst.count, service),
+                &Envelope {
+                    burst: Some(burst_id.clone()),
+                    ..Envelope::numbered(&burst.text, seq, burst.count, service)
+                },
                 "",
                 queue,
             )
@@ -274,6 +386,7 @@ async fn send_burst(app: &App, request: Request<Incoming>) -> HttpResponse {
                     ),
                     "sent": report.confirmed,
                     "queue": queue,
+                    "burst": burst_id,
                     "elapsed_ms": elapsed_ms,
                 }),
             )

@@ -146,9 +146,13 @@ async fn send_all(
     ));
     let (exchange, routing_key) = config.target.address();
     let to_exchange = !exchange.is_empty();
+    let burst_id = uuid::Uuid::new_v4().to_string();
     let make = |seq| {
         let mut envelope =
             Envelope::numbered(&config.text, seq, config.count, &config.service_name);
+        if config.count > 1 {
+            envelope.burst = Some(burst_id.clone());
+        }
         if to_exchange {
             envelope.routing_key = Some(routing_key.clone());
         }

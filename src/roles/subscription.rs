@@ -26,6 +26,7 @@ use crate::identity;
 use crate::message::produced_at;
 use crate::metrics::{self, metrics};
 use crate::roles::render_body;
+use crate::roles::snapshot::{self, Handled, Identity, Outcome};
 
 /// One subscriber: what to bind, where, and how to report it.
 #[derive(Debug, Clone)]
@@ -104,9 +105,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     metrics::init(subscription.role);
+    let mut topology = subscription.topology();
+    topology
+        .exchanges
+        .extend(amqp.snapshots.as_ref().map(snapshot::exchange_spec));
     let manager = Arc::new(ConnectionManager::start(amqp.for_role(
         identity::connection_name(subscription.role),
-        subscription.topology(),
+        topology,
         ChannelSetup {
             confirms: false,
             prefetch: Some(subscription.prefetch),
@@ -123,6 +128,25 @@ pub async fn run(
         Some(addr) => Some(spawn_health_server(addr, health.clone(), health_stop.clone()).await?),
         None => None,
     };
+    if let Some(settings) = amqp.snapshots.clone() {
+        snapshot::spawn(
+            settings,
+            Identity {
+                role: subscription.role.to_owned(),
+                instance: subscription.name.clone(),
+                queue: subscription.queue.clone(),
+                prefetch: Some(subscription.prefetch),
+                exchange: Some(subscription.exchange.clone()),
+                patterns: match subscription.kind {
+                    ExchangeKind::Fanout => Vec::new(),
+                    _ => subscription.patterns.clone(),
+                },
+            },
+            manager.sessions(),
+            manager.state(),
+            health_stop.clone(),
+        );
+    }
     let patterns = subscription.pattern_list();
     info!(
         subscriber = %subscription.name,
@@ -251,6 +275,14 @@ async fn handle_delivery(
     {
         Ok(()) => {
             metrics.acked.inc();
+            snapshot::record(Handled {
+                message_id: message_id.clone(),
+                seq: None,
+                burst: None,
+                routing_key: Some(deliver.routing_key().clone()),
+                redelivered: deliver.redelivered(),
+                outcome: Outcome::Acked,
+            });
             metrics
                 .processing_time
                 .observe(started.elapsed().as_secs_f64());

@@ -95,6 +95,9 @@ impl Running {
             .arg("json")
             .env_clear()
             .env("RUST_LOG", "info")
+            // Snapshots for the lab console would declare the shared telemetry exchange; the
+            // console tests turn them on with their own exchange.
+            .env("TELEMETRY", "off")
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

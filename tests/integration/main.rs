@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod config;
+mod console;
 mod consume;
 mod fault_suite;
 mod faults;

@@ -1,0 +1,140 @@
+//! The lab console: every role's snapshots are published, aggregated by produce-server and
+//! streamed at `/events`, with the right counts after a burst across two consumers.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Reads `/events` until a view satisfies `done`; returns it.
+async fn watch_events(url: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let mut response = reqwest::get(url).await.expect("GET /events");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buffer = String::new();
+    let mut last = Value::Null;
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no matching view within {timeout:?}; last: {last}"))
+            .expect("read /events")
+            .expect("stream still open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.trim().strip_prefix("data: ") {
+                last = serde_json::from_str(data).expect("view JSON");
+                if done(&last) {
+                    return last;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn snapshots_are_aggregated_and_streamed_after_a_burst() {
+    let (queue, _cleanup) = test_queue("console");
+    let telemetry = unique("telemetry");
+    let _telemetry_guard = ExchangeGuard(vec![telemetry.clone()]);
+    let exchanges = TestExchanges::new("console");
+    let url = amqp_url();
+    let snapshots = [
+        "--telemetry",
+        "300ms",
+        "--telemetry-exchange",
+        telemetry.as_str(),
+    ];
+    let mut fast_args = vec!["--name", "fast", "--work", "5ms"];
+    fast_args.extend(snapshots);
+    let mut slow_args = vec!["--name", "slow", "--work", "150ms"];
+    slow_args.extend(snapshots);
+    let _fast = Consumer::start(&url, &queue, &fast_args).await;
+    let _slow = Consumer::start(&url, &queue, &slow_args).await;
+    let mut sub_args = vec![
+        "--exchange",
+        exchanges.topic.as_str(),
+        "--pattern",
+        "*.error",
+    ];
+    sub_args.extend(snapshots);
+    let _handler = Subscriber::start("topic-sub", &url, "error-handler", &sub_args).await;
+    let mut server_args = exchanges.flags();
+    server_args.extend(snapshots);
+    let server = ProduceServer::start(&url, &queue, &server_args).await;
+    server.wait_ready(200, Duration::from_secs(10)).await;
+    let events = server.url("/events");
+
+    // Every role shows up as an instance.
+    watch_events(&events, Duration::from_secs(10), |view| {
+        let names: Vec<&str> = view["instances"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|i| i["instance"].as_str()).collect())
+            .unwrap_or_default();
+        ["fast", "slow", "error-handler"]
+            .iter()
+            .all(|n| names.contains(n))
+    })
+    .await;
+
+    let client = reqwest::Client::new();
+    let (status, burst) = post_json(
+        &client,
+        &server.url("/send-burst"),
+        &json!({"count": 20, "message": "Task"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{burst}");
+    let (status, _) = post_json(
+        &client,
+        &server.url("/publish"),
+        &json!({"routing_key": "app.error", "message": "disk full"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let view = watch_events(&events, Duration::from_secs(20), |view| {
+        view["last_burst"]["count"] == 20
+            && view["matrix"]["counts"]["app.error"]["error-handler"] == 1
+    })
+    .await;
+    assert_eq!(view["last_burst"]["id"], burst["burst"]);
+    let handled = &view["last_burst"]["handled"];
+    let (fast, slow) = (
+        handled["fast"].as_u64().unwrap_or(0),
+        handled["slow"].as_u64().unwrap_or(0),
+    );
+    assert_eq!(fast + slow, 20, "{view}");
+    assert!(fast > slow, "fair dispatch: fast {fast}, slow {slow}");
+    let consumer = view["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instance"] == "fast")
+        .unwrap();
+    assert_eq!(consumer["role"], "consume");
+    assert_eq!(consumer["connection"], "connected");
+    assert_eq!(consumer["counters"]["acked"], fast);
+
+    // Browsers get the page, API clients the JSON they always got.
+    let page = client
+        .get(server.url("/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let (status, json) = get(&server.url("/")).await;
+    assert_eq!(
+        (status, json["message"].clone()),
+        (200, json!("Hello World!"))
+    );
+}
