@@ -51,7 +51,8 @@ if command -v curl >/dev/null; then
     kill -0 "${pids[0]}" 2>/dev/null || break
     if curl -fsS -o /dev/null --max-time 1 "http://localhost:$port/ready" 2>/dev/null; then
       echo
-      echo "run-lab: ready. Send a message with:"
+      echo "run-lab: ready. Watch the lab console in a browser: http://localhost:$port/"
+      echo "run-lab: send a message with:"
       echo "curl -s -X POST http://localhost:$port/send-message -H 'Content-Type: application/json' -d '{\"message\":\"Hello from RabbitMQ!\"}'"
       echo
       break
