@@ -31,7 +31,7 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run demo-work-queue demo-pubsub test chaos bench lint clean broker image image-multiarch \
+.PHONY: help build run demo-work-queue demo-pubsub test test-browser chaos bench lint clean broker image image-multiarch \
   deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down
 
 help: ## List the targets (this text)
@@ -54,6 +54,9 @@ demo-pubsub: broker build ## The three pub/sub services and private subscribers:
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
 	@command -v rabbitmq-server >/dev/null || echo "make: *** rabbitmq-server is not installed: the broker restart and memory alarm tests will be SKIPPED (they need a private node) ***" >&2
 	$(CARGO) test --locked $(TEST_ARGS)
+
+test-browser: broker build ## The lab console in headless Chromium: a burst and a publish from its forms (screenshots in target/browser)
+	BIN=$(BIN) bash scripts/test-browser.sh
 
 chaos: broker ## Cut and restart scenarios at scale (CHAOS_MESSAGES, CHAOS_CUTS); prints the summary
 	CHAOS_MESSAGES=$(CHAOS_MESSAGES) CHAOS_CUTS=$(CHAOS_CUTS) $(CARGO) test --release --locked \

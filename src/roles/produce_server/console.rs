@@ -42,15 +42,22 @@ struct Instance {
     rate: f64,
 }
 
-struct LastBurst {
-    id: String,
+/// The messages of one burst handled so far, per instance.
+struct Burst {
+    /// Order of first sight: the newest burst is the one shown.
+    first_seen: u64,
     handled: BTreeMap<String, u64>,
 }
+
+/// How many recent bursts are tallied at once: a slow worker may still be finishing an older
+/// burst while a new one is spread, and its late reports must not reset the new bars.
+const TRACKED_BURSTS: usize = 8;
 
 #[derive(Default)]
 struct State {
     instances: BTreeMap<String, Instance>,
-    last_burst: Option<LastBurst>,
+    bursts: BTreeMap<String, Burst>,
+    bursts_seen: u64,
     /// routing key → subscriber → messages.
     matrix: BTreeMap<String, BTreeMap<String, u64>>,
     highlights: VecDeque<Value>,
@@ -85,15 +92,29 @@ impl Console {
             let subscriber = matches!(snapshot.identity.role.as_str(), "fanout-sub" | "topic-sub");
             for handled in &snapshot.handled {
                 if let Some(burst) = &handled.burst {
-                    let current = state.last_burst.as_ref().map(|b| b.id.as_str());
-                    if current != Some(burst.as_str()) {
-                        state.last_burst = Some(LastBurst {
-                            id: burst.clone(),
-                            handled: BTreeMap::new(),
-                        });
+                    if !state.bursts.contains_key(burst) {
+                        state.bursts_seen += 1;
+                        let first_seen = state.bursts_seen;
+                        state.bursts.insert(
+                            burst.clone(),
+                            Burst {
+                                first_seen,
+                                handled: BTreeMap::new(),
+                            },
+                        );
+                        if state.bursts.len() > TRACKED_BURSTS {
+                            let oldest = state
+                                .bursts
+                                .iter()
+                                .min_by_key(|(_, b)| b.first_seen)
+                                .map(|(id, _)| id.clone());
+                            if let Some(oldest) = oldest {
+                                state.bursts.remove(&oldest);
+                            }
+                        }
                     }
-                    if let Some(last) = state.last_burst.as_mut() {
-                        *last.handled.entry(name.clone()).or_default() += 1;
+                    if let Some(tally) = state.bursts.get_mut(burst) {
+                        *tally.handled.entry(name.clone()).or_default() += 1;
                     }
                 }
                 if subscriber {
@@ -186,13 +207,18 @@ impl Console {
                 })
             })
             .collect();
-        let last_burst = state.last_burst.as_ref().map(|burst| {
-            json!({
-                "id": burst.id,
-                "count": burst.handled.values().sum::<u64>(),
-                "handled": burst.handled,
-            })
-        });
+        let last_burst = state
+            .bursts
+            .iter()
+            .max_by_key(|(_, burst)| burst.first_seen)
+            .map(|(id, burst)| {
+                json!({
+                    "id": id,
+                    // Handled so far (a requeued message counts each time it is handled).
+                    "count": burst.handled.values().sum::<u64>(),
+                    "handled": burst.handled,
+                })
+            });
         let subscribers: Vec<&String> = {
             let mut names: Vec<&String> =
                 state.matrix.values().flat_map(|row| row.keys()).collect();
@@ -316,12 +342,24 @@ mod tests {
         assert_eq!(view["matrix"]["counts"]["app.error"]["error-handler"], 1);
         assert_eq!(view["highlights"][0]["kind"], "dead_lettered");
         assert_eq!(view["instances"].as_array().unwrap().len(), 3);
-        // A new burst starts the bars over.
+        // A new burst starts new bars; a late report of the old one does not reset them.
         console.ingest(snapshot(
             "consume",
             "fast",
             vec![handled(Some("b2"), None, Outcome::Acked)],
         ));
-        assert_eq!(console.render()["last_burst"]["count"], 1);
+        console.ingest(snapshot(
+            "consume",
+            "slow",
+            vec![handled(Some("b1"), None, Outcome::Acked)],
+        ));
+        console.ingest(snapshot(
+            "consume",
+            "fast",
+            vec![handled(Some("b2"), None, Outcome::Acked)],
+        ));
+        let view = console.render();
+        assert_eq!(view["last_burst"]["id"], "b2");
+        assert_eq!(view["last_burst"]["count"], 2);
     }
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The lab console in a real headless Chromium: starts a private lab (produce-server, a fast and a
+# slow consumer on one queue, an error-handler topic subscriber), opens the console, sends a burst
+# and a topic message from its forms and checks what the page shows (tests/browser/console.test.mjs).
+# Installs what it needs: Debian's chromium (as root) and playwright-core, pinned, with `npm ci`.
+# Every queue and exchange is named pgbrowser-PID-…, so other users of the broker are never
+# disturbed, and deleted at the end. Screenshots: target/browser/console.png, console-phone.png.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bin=${BIN:-target/release/playground}
+chromium=${CHROMIUM:-/usr/bin/chromium}
+prefix="pgbrowser-$$"
+queue="$prefix-q"
+topic="$prefix-topic" direct="$prefix-direct" fanout="$prefix-fanout"
+telemetry_exchange="$prefix-telemetry"
+screenshots=target/browser
+ready_timeout=30 # seconds for produce-server's /ready
+test_timeout=120 # seconds for the whole browser test (it normally takes a few)
+
+say() { echo "test-browser: $*"; }
+die() {
+  echo "test-browser: $*" >&2
+  exit 1
+}
+
+# Chromium from Debian (the browser builds that playwright downloads cannot be fetched here).
+if [[ ! -x $chromium ]]; then
+  log="${TMPDIR:-/tmp}/test-browser-chromium.log"
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    die "$chromium is missing; run 'apt-get install chromium' as root"
+  fi
+  say "installing Debian's chromium"
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } >"$log" 2>&1 ||
+    die "$chromium is missing and could not be installed; run 'apt-get install chromium' (log: $log)"
+  [[ -x $chromium ]] || die "chromium was installed but $chromium is not there (log: $log)"
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  die "node and npm are needed (Node.js 20 or later); install them first"
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || die "Node.js 20 or later is needed for playwright-core; this is $(node --version)"
+
+# playwright-core exactly as package-lock.json pins it.
+npm_log="${TMPDIR:-/tmp}/test-browser-npm.log"
+npm ci --prefix tests/browser --no-audit --no-fund >"$npm_log" 2>&1 ||
+  die "npm ci in tests/browser failed (log: $npm_log)"
+
+if [[ ! -x $bin ]]; then
+  say "building $bin"
+  cargo build --release --locked
+fi
+
+# The lab sets every option itself; values exported for a deployment would change what it shows.
+# The connection settings (RABBITMQ_URL, RABBITMQ_USER, RABBITMQ_PASS) are kept.
+unset QUEUE_NAME QUEUE_TYPE DEAD_LETTER DEAD_LETTER_QUEUE DELIVERY_LIMIT SERVICE_NAME PREFETCH \
+  HEALTH_PORT HEALTH_BIND_ADDRESS PORT BIND_ADDRESS LOG_FORMAT EXCHANGE EXCHANGE_TYPE PATTERNS \
+  SUBSCRIBER_QUEUE TOPIC_EXCHANGE DIRECT_EXCHANGE FANOUT_EXCHANGE CONSUMER_NAME WORK WORK_PER_DOT \
+  CRASH_AFTER FAIL_RATE REQUEUE MAX_BURST TELEMETRY TELEMETRY_EXCHANGE
+
+# A port nothing listens on (bash only: no helper needed on a fresh machine).
+free_port() {
+  local port i
+  for ((i = 0; i < 50; i++)); do
+    port=$((20000 + RANDOM % 40000))
+    (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null || {
+      echo "$port"
+      return 0
+    }
+  done
+  return 1
+}
+
+log_dir=$(mktemp -d "${TMPDIR:-/tmp}/test-browser.XXXXXX")
+pids=()
+
+stop_lab() {
+  local i
+  ((${#pids[@]})) || return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "${pids[@]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+
+# Delete a queue or an exchange with the broker's own tools (the binary has no delete role):
+# rabbitmqctl when installed with the broker (rabbitmqctl has no delete_exchange, so exchanges go
+# through its eval), else the management HTTP API on :15672.
+delete() {
+  local what=$1 name=$2
+  if command -v rabbitmqctl >/dev/null; then
+    if [[ $what == queue ]]; then
+      timeout 30 rabbitmqctl -q delete_queue "$name" >/dev/null 2>&1 && return 0
+    else
+      timeout 30 rabbitmqctl -q eval \
+        "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$name\">>), false, <<\"cli\">>)." \
+        >/dev/null 2>&1 && return 0
+    fi
+  fi
+  if command -v curl >/dev/null &&
+    curl -fsS -o /dev/null --max-time 5 -X DELETE -u "${RABBITMQ_USER:-guest}:${RABBITMQ_PASS:-guest}" \
+      "http://${AMQP_HOST:-127.0.0.1}:15672/api/${what}s/%2F/$name" 2>/dev/null; then
+    return 0
+  fi
+  say "could not delete $what $name; remove it with the management UI" >&2
+}
+
+# shellcheck disable=SC2317 # reached through the traps below
+cleanup() {
+  local status=$? x
+  trap - EXIT INT TERM
+  stop_lab
+  delete queue "$queue"
+  for x in "$topic" "$direct" "$fanout" "$telemetry_exchange"; do delete exchange "$x"; done
+  if ((status != 0)); then
+    echo "test-browser: FAILED; the lab's logs are kept in $log_dir" >&2
+  else
+    rm -rf "$log_dir"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port=$(free_port) || die "found no free port"
+common=(--log-format json --telemetry 500ms --telemetry-exchange "$telemetry_exchange")
+
+"$bin" produce-server "${common[@]}" --port "$port" --bind 127.0.0.1 --queue "$queue" \
+  --topic-exchange "$topic" --direct-exchange "$direct" --fanout-exchange "$fanout" \
+  >"$log_dir/produce-server.log" 2>&1 &
+pids+=("$!")
+"$bin" consume "${common[@]}" --queue "$queue" --name worker-fast --work 20ms --health-port 0 \
+  >"$log_dir/worker-fast.log" 2>&1 &
+pids+=("$!")
+"$bin" consume "${common[@]}" --queue "$queue" --name worker-slow --work 200ms --health-port 0 \
+  >"$log_dir/worker-slow.log" 2>&1 &
+pids+=("$!")
+"$bin" topic-sub "${common[@]}" --exchange "$topic" --pattern '*.error' --name error-handler \
+  --health-port 0 >"$log_dir/error-handler.log" 2>&1 &
+pids+=("$!")
+
+# produce-server's /ready is 200 once it can publish (node's fetch: no curl needed).
+url="http://127.0.0.1:$port/"
+ready=false
+for ((i = 0; i < ready_timeout * 4; i++)); do
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || die "a role of the lab exited early; see $log_dir"
+  done
+  if node -e 'fetch(process.argv[1], { signal: AbortSignal.timeout(1000) })
+    .then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))' "${url}ready"; then
+    ready=true
+    break
+  fi
+  sleep 0.2
+done
+$ready || die "produce-server not ready on $url after ${ready_timeout} s; see $log_dir"
+say "lab ready on $url (names $prefix-*); running the browser test"
+
+mkdir -p "$screenshots"
+CONSOLE_URL=$url SCREENSHOT_DIR=$screenshots CHROMIUM=$chromium \
+  timeout "$test_timeout" node --test tests/browser/console.test.mjs
+say "screenshots: $screenshots/console.png, $screenshots/console-phone.png"
