@@ -72,7 +72,7 @@ lint: ## Check formatting, clippy, shell scripts, the Dockerfile and every rende
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	@$(call need,shellcheck,shellcheck)
-	shellcheck $(SHELL_SCRIPTS)
+	shellcheck -x $(SHELL_SCRIPTS)
 	bash scripts/lint-deploy.sh
 
 image: ## Build the image for this machine's platform as IMAGE:TAG (needs Docker)

@@ -6,6 +6,8 @@
 # Everything uses fresh names (demo-pubsub-PID-…): exchanges and queues are deleted at the end, so
 # other users of the broker are never disturbed. Subscriber logs are kept only if the demo fails.
 set -euo pipefail
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 bin=${BIN:-target/release/playground}
 prefix="demo-pubsub-$$"
@@ -76,49 +78,15 @@ received() {
     grep -cF "\"routing_key\":\"$key\"" || true
 }
 
-stop_subscribers() {
-  local i
-  ((${#pids[@]})) || return 0
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "${pids[@]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
-  pids=()
-}
-
-# Delete a queue or an exchange with the broker's own tools (the binary has no delete role):
-# rabbitmqctl when installed with the broker (needs the node's Erlang cookie: root or the rabbitmq
-# user; rabbitmqctl has no delete_exchange, so exchanges go through its eval), else the management
-# HTTP API on :15672 (the Docker image that ensure-broker runs has it).
-delete() {
-  local what=$1 name=$2
-  if command -v rabbitmqctl >/dev/null; then
-    if [[ $what == queue ]]; then
-      timeout 30 rabbitmqctl -q delete_queue "$name" >/dev/null 2>&1 && return 0
-    else
-      timeout 30 rabbitmqctl -q eval \
-        "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$name\">>), false, <<\"demo\">>)." \
-        >/dev/null 2>&1 && return 0
-    fi
-  fi
-  if command -v curl >/dev/null &&
-    curl -fsS -o /dev/null --max-time 5 -X DELETE -u "${RABBITMQ_USER:-guest}:${RABBITMQ_PASS:-guest}" \
-      "http://${AMQP_HOST:-127.0.0.1}:15672/api/${what}s/%2F/$name" 2>/dev/null; then
-    return 0
-  fi
-  say "could not delete $what $name; remove it with the management UI" >&2
-}
-
 # shellcheck disable=SC2317 # reached through the traps below
 cleanup() {
   local status=$? q x
   trap - EXIT INT TERM
-  stop_subscribers
-  for q in logger-service audit-service error-handler-service; do delete queue "$prefix-$q"; done
-  for x in "$topic" "$fanout" "$direct"; do delete exchange "$x"; done
+  stop_processes pids
+  for q in logger-service audit-service error-handler-service; do
+    delete_broker_object queue "$prefix-$q"
+  done
+  for x in "$topic" "$fanout" "$direct"; do delete_broker_object exchange "$x"; done
   if $keep_logs || ((status != 0)); then
     echo "demo-pubsub: subscriber logs kept in $log_dir" >&2
   else
@@ -167,7 +135,7 @@ for ((m = 0; m < ${#messages[@]}; m++)); do
 done
 # Anything unexpected would have arrived by now.
 sleep 0.5
-stop_subscribers
+stop_processes pids
 
 echo
 printf '  %-24s' "message (exchange key)"

@@ -5,6 +5,8 @@
 # Each round uses its own fresh queue (demo-work-PID-…), deleted at the end, so other users of the
 # broker are never disturbed. Worker logs are kept only if the demo fails.
 set -euo pipefail
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 bin=${BIN:-target/release/playground}
 tasks=30
@@ -46,53 +48,12 @@ secs() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
 
 acks() { grep -c '"message":"acked"' "$1" || true; }
 
-any_alive() {
-  local pid
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && return 0; done
-  return 1
-}
-
-# SIGTERM every worker still running (each finishes its task in hand and exits 0), then SIGKILL
-# whatever is left after 10 s so the demo never hangs.
-stop_workers() {
-  local i
-  ((${#pids[@]})) || return 0
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    any_alive || break
-    sleep 0.1
-  done
-  kill -KILL "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
-  pids=()
-}
-
-# Delete a queue. The binary has no "delete" role, so this uses the broker's own tools:
-# - rabbitmqctl, when installed with the broker (the apt and rabbitmq-server cases of
-#   ensure-broker); it needs the node's Erlang cookie, i.e. root or the rabbitmq user;
-# - otherwise the management HTTP API on port 15672 (the Docker image rabbitmq:3.13-management
-#   that ensure-broker runs has it), with RABBITMQ_USER/RABBITMQ_PASS or guest/guest.
-# If neither works, the empty queue is left behind and the line says how to remove it.
-delete_queue() {
-  local q=$1
-  if command -v rabbitmqctl >/dev/null &&
-    timeout 30 rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1; then
-    return 0
-  fi
-  if command -v curl >/dev/null &&
-    curl -fsS -o /dev/null --max-time 5 -X DELETE -u "${RABBITMQ_USER:-guest}:${RABBITMQ_PASS:-guest}" \
-      "http://${AMQP_HOST:-127.0.0.1}:15672/api/queues/%2F/$q" 2>/dev/null; then
-    return 0
-  fi
-  say "could not delete queue $q (no working rabbitmqctl or management API on :15672); remove it with 'rabbitmqctl delete_queue $q' or the management UI" >&2
-}
-
 # shellcheck disable=SC2317 # reached through the traps below
 cleanup() {
   local status=$? q
   trap - EXIT INT TERM
-  stop_workers
-  for q in "${queues[@]}"; do delete_queue "$q"; done
+  stop_processes pids
+  for q in "${queues[@]}"; do delete_broker_object queue "$q"; done
   if $keep_logs || ((status != 0)); then
     echo "demo-work-queue: worker logs kept in $log_dir" >&2
   else
@@ -166,7 +127,7 @@ run_round() {
   done
   round_ms=$(($(now_ms) - start))
 
-  stop_workers
+  stop_processes pids
   for f in "${logs[@]}"; do
     grep -q '"message":"consumer stopped"' "$f" || say "warning: $f has no 'consumer stopped' line" >&2
   done

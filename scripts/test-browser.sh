@@ -6,6 +6,8 @@
 # Every queue and exchange is named pgbrowser-PID-…, so other users of the broker are never
 # disturbed, and deleted at the end. Screenshots: target/browser/console.png, console-phone.png.
 set -euo pipefail
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bin=${BIN:-target/release/playground}
@@ -74,48 +76,15 @@ free_port() {
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/test-browser.XXXXXX")
 pids=()
 
-stop_lab() {
-  local i
-  ((${#pids[@]})) || return 0
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "${pids[@]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "${pids[@]}" 2>/dev/null || true
-  wait "${pids[@]}" 2>/dev/null || true
-  pids=()
-}
-
-# Delete a queue or an exchange with the broker's own tools (the binary has no delete role):
-# rabbitmqctl when installed with the broker (rabbitmqctl has no delete_exchange, so exchanges go
-# through its eval), else the management HTTP API on :15672.
-delete() {
-  local what=$1 name=$2
-  if command -v rabbitmqctl >/dev/null; then
-    if [[ $what == queue ]]; then
-      timeout 30 rabbitmqctl -q delete_queue "$name" >/dev/null 2>&1 && return 0
-    else
-      timeout 30 rabbitmqctl -q eval \
-        "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$name\">>), false, <<\"cli\">>)." \
-        >/dev/null 2>&1 && return 0
-    fi
-  fi
-  if command -v curl >/dev/null &&
-    curl -fsS -o /dev/null --max-time 5 -X DELETE -u "${RABBITMQ_USER:-guest}:${RABBITMQ_PASS:-guest}" \
-      "http://${AMQP_HOST:-127.0.0.1}:15672/api/${what}s/%2F/$name" 2>/dev/null; then
-    return 0
-  fi
-  say "could not delete $what $name; remove it with the management UI" >&2
-}
-
 # shellcheck disable=SC2317 # reached through the traps below
 cleanup() {
   local status=$? x
   trap - EXIT INT TERM
-  stop_lab
-  delete queue "$queue"
-  for x in "$topic" "$direct" "$fanout" "$telemetry_exchange"; do delete exchange "$x"; done
+  stop_processes pids
+  delete_broker_object queue "$queue"
+  for x in "$topic" "$direct" "$fanout" "$telemetry_exchange"; do
+    delete_broker_object exchange "$x"
+  done
   if ((status != 0)); then
     echo "test-browser: FAILED; the lab's logs are kept in $log_dir" >&2
   else
