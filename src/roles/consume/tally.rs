@@ -35,14 +35,17 @@ impl Tally {
         self.received.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Counts a message acked after handling.
     pub fn acked(&self) {
         self.acked.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a message rejected (simulated failure).
     pub fn rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The counters now, for a summary line.
     pub fn counts(&self) -> Counts {
         Counts {
             received: self.received.load(Ordering::Relaxed),

@@ -32,6 +32,7 @@ fn send_message_uri(url: &str) -> anyhow::Result<Uri> {
         .with_context(|| format!("--http {url:?} is not a URL like http://127.0.0.1:3000"))
 }
 
+/// Drives `POST /send-message` until `--time`, `--count` or `shutdown`, then prints the summary.
 pub async fn run(
     config: &PerfConfig,
     url: &str,

@@ -28,6 +28,7 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Empty counters and histograms (1 µs to 60 s, 3 significant digits).
     pub fn new() -> anyhow::Result<Self> {
         Ok(Self {
             sent: AtomicU64::new(0),
@@ -86,6 +87,7 @@ impl Latency {
 }
 
 impl Stats {
+    /// The counters now, for a report line.
     pub fn counters(&self) -> Counters {
         Counters {
             sent: self.sent.load(Ordering::Relaxed),

@@ -72,6 +72,7 @@ pub struct Console {
 }
 
 impl Console {
+    /// An empty console; `interval` is the roles' snapshot interval (staleness, refresh).
     pub fn new(interval: Duration) -> Arc<Self> {
         let (view, _) = watch::channel(Arc::new(String::from("{}")));
         let console = Arc::new(Self {
