@@ -119,58 +119,96 @@ impl ConfirmedPublisher {
             .finish()
     }
 
-    /// Publishes on a channel that is not in confirm mode: the frame is handed over and nothing
-    /// is waited for. Only `perf` uses it, to measure the broker's unconfirmed ceiling; it is not
-    /// a way to send the lab's messages, which are only "sent" once confirmed.
-    pub async fn publish_unconfirmed(&self, message: OutgoingMessage) -> Result<(), PublishError> {
+    /// Hands one frame to the broker connection, within the publish timeout. On a confirm-mode
+    /// channel the next delivery tag is reserved in the same step (under the enqueue lock), so
+    /// the broker's numbering and ours stay in step whatever kind of publish it is; the returned
+    /// receiver then gets the confirm. Without confirm mode there is nothing to wait for.
+    async fn hand_over(
+        &self,
+        message: OutgoingMessage,
+        mandatory: bool,
+        needs_confirm: bool,
+        deadline: Instant,
+    ) -> Result<Option<Handed>, PublishError> {
         let session = self.live_session()?;
+        if needs_confirm && session.confirms().is_none() {
+            // A channel without confirm mode cannot tell us the message was stored.
+            return Err(PublishError::NotConnected);
+        }
         let properties = self.properties(&message);
-        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key);
-        session
-            .channel()
-            .basic_publish(properties, message.body, args)
-            .await
-            .map_err(|_| PublishError::NotConnected)?;
+        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key)
+            .mandatory(mandatory)
+            .finish();
+        let confirms = session.confirms().cloned();
+        // Declared first so it is released last, after the reservation's drop.
+        let _enqueue = match confirms {
+            Some(_) => Some(
+                tokio::time::timeout_at(deadline, self.enqueue.lock())
+                    .await
+                    .map_err(|_| PublishError::Timeout(self.timeout))?,
+            ),
+            None => None,
+        };
+        let reserved = confirms
+            .as_ref()
+            .map(|confirms| {
+                confirms
+                    .reserve(&message.message_id)
+                    .ok_or(PublishError::NotConnected)
+            })
+            .transpose()?;
+        let mut reservation =
+            confirms
+                .as_deref()
+                .zip(reserved.as_ref())
+                .map(|(confirms, (tag, _))| Reservation {
+                    confirms,
+                    tag: *tag,
+                    enqueued: false,
+                });
+        tokio::select! {
+            sent = session.channel().basic_publish(properties, message.body, args) => {
+                // An error means amqprs' writer is gone: the frame never left.
+                sent.map_err(|_| PublishError::NotConnected)?;
+                if let Some(reservation) = reservation.as_mut() {
+                    reservation.enqueued = true;
+                }
+            }
+            _ = session.ended() => return Err(PublishError::NotConnected),
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(PublishError::Timeout(self.timeout))
+            }
+        }
+        drop(reservation);
+        Ok(confirms
+            .zip(reserved)
+            .map(|(confirms, (tag, confirm))| Handed {
+                confirms,
+                tag,
+                confirm,
+            }))
+    }
+
+    /// Publishes without waiting for a confirm: the frame is handed over and that is all. Only
+    /// `perf` uses it, to measure the broker's unconfirmed ceiling; it is not a way to send the
+    /// lab's messages, which are only "sent" once confirmed.
+    pub async fn publish_unconfirmed(&self, message: OutgoingMessage) -> Result<(), PublishError> {
+        self.hand_over(message, false, false, Instant::now() + self.timeout)
+            .await?;
         metrics().published.inc();
         Ok(())
     }
 
     /// Publishes a transient, non-mandatory message and waits for nothing: for the lab console's
-    /// snapshots, which must never hold up or fail a role's real work. On a confirm-mode channel
-    /// the delivery tag is still reserved (and its confirm ignored), or the broker's numbering
-    /// and ours would drift apart. Not counted in the metrics.
+    /// snapshots, which must never hold up or fail a role's real work. Not counted in the
+    /// metrics.
     pub async fn publish_fire_and_forget(
         &self,
         message: OutgoingMessage,
     ) -> Result<(), PublishError> {
-        let session = self.live_session()?;
-        let properties = self.properties(&message);
-        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key);
-        let Some(confirms) = session.confirms().cloned() else {
-            return session
-                .channel()
-                .basic_publish(properties, message.body, args)
-                .await
-                .map_err(|_| PublishError::NotConnected);
-        };
-        let _enqueue = tokio::time::timeout(self.timeout, self.enqueue.lock())
+        self.hand_over(message, false, false, Instant::now() + self.timeout)
             .await
-            .map_err(|_| PublishError::Timeout(self.timeout))?;
-        let (tag, _ignored) = confirms
-            .reserve(&message.message_id)
-            .ok_or(PublishError::NotConnected)?;
-        let mut reservation = Reservation {
-            confirms: &confirms,
-            tag,
-            enqueued: false,
-        };
-        session
-            .channel()
-            .basic_publish(properties, message.body, args)
-            .await
-            .map_err(|_| PublishError::NotConnected)?;
-        reservation.enqueued = true;
-        Ok(())
+            .map(drop)
     }
 
     /// Publishes a persistent JSON message and waits for the broker's confirm.
@@ -194,54 +232,31 @@ impl ConfirmedPublisher {
 
     async fn enqueue(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
         let deadline = Instant::now() + self.timeout;
-        let session = self.live_session()?;
-        let confirms: Arc<ConfirmTracker> = session
-            .confirms()
-            .cloned()
-            .ok_or(PublishError::NotConnected)?;
-
-        let properties = self.properties(&message);
+        let (exchange, routing_key) = (message.exchange.clone(), message.routing_key.clone());
         // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
-        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key)
-            .mandatory(true)
-            .finish();
-
-        // Declared first so it is released last, after the reservation's drop.
-        let _enqueue = tokio::time::timeout_at(deadline, self.enqueue.lock())
-            .await
-            .map_err(|_| PublishError::Timeout(self.timeout))?;
-        let (tag, confirm) = confirms
-            .reserve(&message.message_id)
+        let handed = self
+            .hand_over(message, true, true, deadline)
+            .await?
             .ok_or(PublishError::NotConnected)?;
-        let mut reservation = Reservation {
-            confirms: &confirms,
-            tag,
-            enqueued: false,
-        };
-        tokio::select! {
-            sent = session.channel().basic_publish(properties, message.body, args) => {
-                // An error means amqprs' writer is gone: the frame never left.
-                sent.map_err(|_| PublishError::NotConnected)?;
-                reservation.enqueued = true;
-            }
-            _ = session.ended() => return Err(PublishError::NotConnected),
-            _ = tokio::time::sleep_until(deadline) => {
-                return Err(PublishError::Timeout(self.timeout))
-            }
-        }
-        drop(reservation);
         metrics().published.inc();
         Ok(PendingConfirm {
             sent_at: Instant::now(),
-            confirms: confirms.clone(),
-            tag,
-            confirm,
+            confirms: handed.confirms,
+            tag: handed.tag,
+            confirm: handed.confirm,
             deadline,
             timeout: self.timeout,
-            exchange: message.exchange,
-            routing_key: message.routing_key,
+            exchange,
+            routing_key,
         })
     }
+}
+
+/// A frame handed over on a confirm-mode channel: its tag, and where its confirm will arrive.
+struct Handed {
+    confirms: Arc<ConfirmTracker>,
+    tag: u64,
+    confirm: oneshot::Receiver<Confirm>,
 }
 
 fn failure_label(error: &PublishError) -> FailureLabels {
