@@ -101,6 +101,17 @@ pub struct DeclaredTopology {
     pub queues: Vec<DeclaredQueue>,
 }
 
+impl DeclaredTopology {
+    /// The name of the queue declared last: where a role that declares a server-named queue
+    /// after its others consumes (the name changes with every session).
+    pub fn last_queue_name(&self) -> String {
+        self.queues
+            .last()
+            .map(|queue| queue.name.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// What was being declared when the broker refused; names it in the error.
 #[derive(Debug, Clone)]
 pub enum Declaration {

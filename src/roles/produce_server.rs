@@ -210,14 +210,7 @@ async fn read_snapshots(
         &manager,
         &tag,
         &stop,
-        |session| {
-            session
-                .declared()
-                .queues
-                .last()
-                .map(|queue| queue.name.clone())
-                .unwrap_or_default()
-        },
+        |session| session.declared().last_queue_name(),
         |_: ConsumerEvent<'_>| {},
         |session, delivery| {
             let console = console.clone();

@@ -163,14 +163,7 @@ pub async fn run(
         &manager,
         &consumer_tag,
         &shutdown,
-        |session| {
-            session
-                .declared()
-                .queues
-                .last()
-                .map(|queue| queue.name.clone())
-                .unwrap_or_default()
-        },
+        |session| session.declared().last_queue_name(),
         |event| match event {
             ConsumerEvent::Consuming { session, queue } => {
                 health.set_role_ready(true);
