@@ -298,6 +298,33 @@ impl ProduceServer {
     }
 }
 
+/// Starts `role ARGS` with fast reconnects and its health endpoints on a free loopback port;
+/// returns once it logged `ready_line`, with the health base URL.
+async fn start_with_health(
+    role: &str,
+    amqp_url: &str,
+    args: &[&str],
+    ready_line: &str,
+) -> (Running, String) {
+    let port = free_port().to_string();
+    let mut all = vec![
+        role,
+        "--amqp-url",
+        amqp_url,
+        "--health-port",
+        &port,
+        "--health-bind",
+        "127.0.0.1",
+    ];
+    all.extend_from_slice(&FAST_RECONNECT);
+    all.extend_from_slice(args);
+    let process = Running::spawn(&all, &[]);
+    process
+        .wait_log(ready_line, |_| true, Duration::from_secs(10))
+        .await;
+    (process, format!("http://127.0.0.1:{port}"))
+}
+
 /// `consume` with health endpoints on a free port; returns once it consumes.
 pub struct Consumer {
     pub process: Running,
@@ -306,28 +333,10 @@ pub struct Consumer {
 
 impl Consumer {
     pub async fn start(amqp_url: &str, queue: &str, extra: &[&str]) -> Self {
-        let port = free_port().to_string();
-        let mut args = vec![
-            "consume",
-            "--queue",
-            queue,
-            "--amqp-url",
-            amqp_url,
-            "--health-port",
-            &port,
-            "--health-bind",
-            "127.0.0.1",
-        ];
-        args.extend_from_slice(&FAST_RECONNECT);
+        let mut args = vec!["--queue", queue];
         args.extend_from_slice(extra);
-        let process = Running::spawn(&args, &[]);
-        process
-            .wait_log("consuming", |_| true, Duration::from_secs(10))
-            .await;
-        Self {
-            process,
-            health: format!("http://127.0.0.1:{port}"),
-        }
+        let (process, health) = start_with_health("consume", amqp_url, &args, "consuming").await;
+        Self { process, health }
     }
 
     /// The ids of the messages this consumer logged as received.
@@ -423,28 +432,10 @@ pub struct Subscriber {
 impl Subscriber {
     /// Starts `role` (`fanout-sub`/`topic-sub`) with `args`, named `name` in its logs.
     pub async fn start(role: &str, amqp_url: &str, name: &str, args: &[&str]) -> Self {
-        let port = free_port().to_string();
-        let mut all = vec![
-            role,
-            "--name",
-            name,
-            "--amqp-url",
-            amqp_url,
-            "--health-port",
-            &port,
-            "--health-bind",
-            "127.0.0.1",
-        ];
-        all.extend_from_slice(&FAST_RECONNECT);
+        let mut all = vec!["--name", name];
         all.extend_from_slice(args);
-        let process = Running::spawn(&all, &[]);
-        process
-            .wait_log("subscribed", |_| true, Duration::from_secs(10))
-            .await;
-        Self {
-            process,
-            health: format!("http://127.0.0.1:{port}"),
-        }
+        let (process, health) = start_with_health(role, amqp_url, &all, "subscribed").await;
+        Self { process, health }
     }
 
     /// `(routing key, envelope text)` of every message received so far, in order.
