@@ -2,6 +2,15 @@
 # deleting what they declared on the broker, so every script leaves the broker as it found it.
 # shellcheck shell=bash
 
+# Lines prefixed with the script's name (demo-pubsub: …); fail stops the script, whose EXIT trap
+# then cleans up and keeps the logs.
+prog=$(basename "$0" .sh)
+say() { echo "$prog: $*"; }
+fail() {
+  echo "$prog: $*" >&2
+  exit 1
+}
+
 # SIGTERM the processes whose PIDs are in the array named $1 (each finishes the message in hand
 # and exits), SIGKILL whatever is left after 10 s so a script never hangs, and empty the array.
 stop_processes() {

@@ -57,16 +57,9 @@ expected=(
 )
 
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/demo-pubsub.XXXXXX")
-keep_logs=false
 pids=()
 names=()
 
-say() { echo "demo-pubsub: $*"; }
-fail() {
-  echo "demo-pubsub: $*" >&2
-  keep_logs=true
-  exit 1
-}
 
 # How many times subscriber $1 logged message $2 (exchange type|key|text).
 received() {
@@ -87,7 +80,7 @@ cleanup() {
     delete_broker_object queue "$prefix-$q"
   done
   for x in "$topic" "$fanout" "$direct"; do delete_broker_object exchange "$x"; done
-  if $keep_logs || ((status != 0)); then
+  if ((status != 0)); then
     echo "demo-pubsub: subscriber logs kept in $log_dir" >&2
   else
     rm -rf "$log_dir"

@@ -27,16 +27,9 @@ unset QUEUE_NAME QUEUE_TYPE DEAD_LETTER DEAD_LETTER_QUEUE DELIVERY_LIMIT CONSUME
   LOG_FORMAT
 
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/demo-work-queue.XXXXXX")
-keep_logs=false
 pids=()
 queues=()
 
-say() { echo "demo-work-queue: $*"; }
-fail() {
-  echo "demo-work-queue: $*" >&2
-  keep_logs=true
-  exit 1
-}
 
 # Milliseconds since the epoch ($EPOCHREALTIME is "seconds.micros", with the locale's separator).
 now_ms() {
@@ -54,7 +47,7 @@ cleanup() {
   trap - EXIT INT TERM
   stop_processes pids
   for q in "${queues[@]}"; do delete_broker_object queue "$q"; done
-  if $keep_logs || ((status != 0)); then
+  if ((status != 0)); then
     echo "demo-work-queue: worker logs kept in $log_dir" >&2
   else
     rm -rf "$log_dir"

@@ -20,33 +20,27 @@ screenshots=target/browser
 ready_timeout=30 # seconds for produce-server's /ready
 test_timeout=120 # seconds for the whole browser test (it normally takes a few)
 
-say() { echo "test-browser: $*"; }
-die() {
-  echo "test-browser: $*" >&2
-  exit 1
-}
-
 # Chromium from Debian (the browser builds that playwright downloads cannot be fetched here).
 if [[ ! -x $chromium ]]; then
   log="${TMPDIR:-/tmp}/test-browser-chromium.log"
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    die "$chromium is missing; run 'apt-get install chromium' as root"
+    fail "$chromium is missing; run 'apt-get install chromium' as root"
   fi
   say "installing Debian's chromium"
   { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } >"$log" 2>&1 ||
-    die "$chromium is missing and could not be installed; run 'apt-get install chromium' (log: $log)"
-  [[ -x $chromium ]] || die "chromium was installed but $chromium is not there (log: $log)"
+    fail "$chromium is missing and could not be installed; run 'apt-get install chromium' (log: $log)"
+  [[ -x $chromium ]] || fail "chromium was installed but $chromium is not there (log: $log)"
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  die "node and npm are needed (Node.js 20 or later); install them first"
+  fail "node and npm are needed (Node.js 20 or later); install them first"
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-((node_major >= 20)) || die "Node.js 20 or later is needed for playwright-core; this is $(node --version)"
+((node_major >= 20)) || fail "Node.js 20 or later is needed for playwright-core; this is $(node --version)"
 
 # playwright-core exactly as package-lock.json pins it.
 npm_log="${TMPDIR:-/tmp}/test-browser-npm.log"
 npm ci --prefix tests/browser --no-audit --no-fund >"$npm_log" 2>&1 ||
-  die "npm ci in tests/browser failed (log: $npm_log)"
+  fail "npm ci in tests/browser failed (log: $npm_log)"
 
 if [[ ! -x $bin ]]; then
   say "building $bin"
@@ -96,7 +90,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port=$(free_port) || die "found no free port"
+port=$(free_port) || fail "found no free port"
 common=(--log-format json --telemetry 500ms --telemetry-exchange "$telemetry_exchange")
 
 "$bin" produce-server "${common[@]}" --port "$port" --bind 127.0.0.1 --queue "$queue" \
@@ -118,7 +112,7 @@ url="http://127.0.0.1:$port/"
 ready=false
 for ((i = 0; i < ready_timeout * 4; i++)); do
   for pid in "${pids[@]}"; do
-    kill -0 "$pid" 2>/dev/null || die "a role of the lab exited early; see $log_dir"
+    kill -0 "$pid" 2>/dev/null || fail "a role of the lab exited early; see $log_dir"
   done
   if node -e 'fetch(process.argv[1], { signal: AbortSignal.timeout(1000) })
     .then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))' "${url}ready"; then
@@ -127,7 +121,7 @@ for ((i = 0; i < ready_timeout * 4; i++)); do
   fi
   sleep 0.2
 done
-$ready || die "produce-server not ready on $url after ${ready_timeout} s; see $log_dir"
+$ready || fail "produce-server not ready on $url after ${ready_timeout} s; see $log_dir"
 say "lab ready on $url (names $prefix-*); running the browser test"
 
 mkdir -p "$screenshots"
