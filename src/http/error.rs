@@ -1,8 +1,8 @@
 //! JSON responses and the error enum every handler returns, mapped to status codes in one place.
 
-use bytes::Bytes;
 use std::convert::Infallible;
 
+use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE};
@@ -109,13 +109,8 @@ impl ApiError {
 
     /// The response the client gets.
     pub fn into_response(self) -> HttpResponse {
-        let (status, title) = self.status_and_title();
-        let mut response = json_response(
-            status,
-            &json!({ "error": title, "message": self.to_string() }),
-        );
-        self.add_headers(&mut response);
-        response
+        let message = self.to_string();
+        self.into_response_with(message, serde_json::Value::Null)
     }
 
     fn add_headers(&self, response: &mut HttpResponse) {

@@ -4,11 +4,10 @@
 //! which would only add a restart storm to an outage. `/ready` is 503 while the broker connection
 //! is down (or the role is draining), so Kubernetes stops sending traffic to that replica.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-use std::net::SocketAddr;
 
 use hyper::{Method, StatusCode};
 use serde_json::json;
