@@ -1,14 +1,33 @@
 //! Entry point: parse → validate → logging → run the chosen role → exit code.
 //! Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error (including a
-//! queue or exchange that exists on the broker with other settings), 3 `consume --crash-after`.
+//! queue or exchange that exists on the broker with other settings), 3 `consume --crash-after`,
+//! 70 a panic (a bug: the process stopped itself rather than run on broken).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use playground::{cli::Cli, roles, shutdown, telemetry};
+use playground::cli::{self, Cli, ParseFailure};
+use playground::{roles, shutdown, telemetry};
 
 fn main() -> ExitCode {
-    let config = match Cli::parse().into_config() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let role = cli::subcommand_in(&args);
+            return match cli::parse_failure(error, role.as_deref()) {
+                ParseFailure::Display(display) => {
+                    let _ = display.print();
+                    ExitCode::from(u8::try_from(display.exit_code()).unwrap_or(2))
+                }
+                ParseFailure::Usage(line) => {
+                    eprintln!("{line}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let config = match cli.into_config() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -31,9 +50,15 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let shutdown = shutdown::on_signal();
+        let shutdown = shutdown::on_signal_or_panic();
         roles::run(config.role, config.amqp, shutdown).await
     });
+    // Tasks still running (a stuck amqprs worker after a panic, say) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if shutdown::panicked().is_some() {
+        tracing::error!("exiting after a panic");
+        return ExitCode::from(shutdown::PANIC_EXIT_CODE);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -1,10 +1,11 @@
 //! The JSON envelope every message of the lab carries: the contract between producers and
 //! consumers, kept from the Node services so their consumers and scripts keep working.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// `{"message":…,"timestamp":…,"service":…,"id":…}` as published to the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,23 +48,8 @@ impl Envelope {
 
     /// The JSON bytes published to the queue.
     pub fn to_json(&self) -> Vec<u8> {
-        // Built as a `Value`, whose rendering cannot fail (unlike `to_vec` on a generic type).
-        let mut value = json!({
-            "message": self.message,
-            "timestamp": self.timestamp,
-            "service": self.service,
-            "id": self.id,
-        });
-        if let Some(seq) = self.seq {
-            value["seq"] = json!(seq);
-        }
-        if let Some(burst) = &self.burst {
-            value["burst"] = json!(burst);
-        }
-        if let Some(routing_key) = &self.routing_key {
-            value["routing_key"] = json!(routing_key);
-        }
-        value.to_string().into_bytes()
+        // Strings and numbers only: serialising cannot fail, so the fallback is never taken.
+        serde_json::to_vec(self).unwrap_or_default()
     }
 
     /// The envelope of task `seq` of a burst of `count`: the text is numbered (`Task... 7 of 30`)
@@ -85,11 +71,54 @@ pub fn numbered_text(text: &str, seq: u64, count: u64) -> String {
     }
 }
 
-/// When the producer stamped a message (the envelope's `timestamp`), if the body is an envelope.
-pub fn produced_at(envelope: &serde_json::Value) -> Option<SystemTime> {
-    envelope["timestamp"]
-        .as_str()
-        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+/// What a consumer reads from a body that may or may not be an envelope: any JSON object is
+/// accepted, a field that is missing or of another type is just `None`, and strings are borrowed
+/// from the body where they can be. Consumers take any message (another producer's, a poison one)
+/// and must never fail on its shape.
+#[derive(Debug, Default, Deserialize)]
+pub struct EnvelopeView<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient")]
+    pub message: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient")]
+    pub timestamp: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub seq: Option<u64>,
+    #[serde(default, borrow, deserialize_with = "lenient")]
+    pub burst: Option<Cow<'a, str>>,
+}
+
+impl<'a> EnvelopeView<'a> {
+    /// The view of `body`; `None` when it is not a JSON object.
+    pub fn parse(body: &'a [u8]) -> Option<Self> {
+        // serde would also take a struct from a JSON array; an envelope is an object.
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(body).ok()
+    }
+
+    /// When the producer stamped it, for the end-to-end latency.
+    pub fn produced_at(&self) -> Option<SystemTime> {
+        humantime::parse_rfc3339_weak(self.timestamp.as_deref()?).ok()
+    }
+}
+
+/// `Some(value)` when the field has the expected type, `None` (not an error) otherwise.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Loose<T> {
+        Expected(T),
+        Other(IgnoredAny),
+    }
+    Ok(match Loose::<T>::deserialize(deserializer)? {
+        Loose::Expected(value) => Some(value),
+        Loose::Other(_) => None,
+    })
 }
 
 /// The current time as `2025-11-28T13:01:12.087Z`.
@@ -118,6 +147,23 @@ mod tests {
         assert_eq!(keys, ["id", "message", "service", "timestamp"]);
         assert!(e.timestamp.ends_with('Z') && e.timestamp.contains('T'));
         assert_eq!(uuid::Uuid::parse_str(&e.id).unwrap().get_version_num(), 4);
+    }
+
+    #[test]
+    fn any_json_object_can_be_viewed_as_an_envelope() {
+        let e = Envelope::numbered("Task...", 7, 30, "s");
+        let bytes = e.to_json();
+        let view = EnvelopeView::parse(&bytes).unwrap();
+        assert_eq!(view.message.as_deref(), Some("Task... 7 of 30"));
+        assert_eq!(view.seq, Some(7));
+        assert!(view.produced_at().is_some());
+        let odd = EnvelopeView::parse(br#"{"message":5,"seq":"x","burst":null}"#).unwrap();
+        assert!(odd.message.is_none() && odd.seq.is_none() && odd.burst.is_none());
+        let escaped = EnvelopeView::parse(br#"{"message":"a\nb"}"#).unwrap();
+        assert_eq!(escaped.message.as_deref(), Some("a\nb"));
+        for not_an_object in [&b"[1]"[..], b"\"x\"", b"plain", b""] {
+            assert!(EnvelopeView::parse(not_an_object).is_none());
+        }
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Prometheus metrics for every role, served as text at `GET /metrics`.
 //!
-//! One process runs one role, so one process-wide registry is the honest shape: the connection
-//! manager, the publisher, the HTTP server and the consumers record into it from wherever they
-//! are, without threading a handle through every call. A role that does not publish simply leaves
-//! the publishing series at zero. Label values are bounded (routes, outcomes, states), never ids.
+//! Each role creates one [`Metrics`] and hands it (in an `Arc`) to its connection manager, its
+//! publishers, its HTTP server and its consumers: no process-wide registry, so unit tests and
+//! the several managers of `perf` never share counters by accident. A role that does not publish
+//! simply leaves the publishing series at zero. Label values are bounded (routes, outcomes,
+//! states), never ids.
 
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::text::encode;
@@ -92,7 +92,8 @@ fn latency_buckets() -> Histogram {
 }
 
 impl Metrics {
-    fn new(role: &str) -> Self {
+    /// A registry for `role` (it shows in `playground_build_info`), every series at zero.
+    pub fn new(role: &str) -> Self {
         let mut registry = Registry::with_prefix("playground");
         registry.register(
             "build",
@@ -261,15 +262,21 @@ impl Metrics {
     }
 }
 
-static METRICS: OnceLock<Metrics> = OnceLock::new();
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Creates the registry for `role` (it shows in `playground_build_info`); call first thing in a
-/// role. Later calls change nothing.
-pub fn init(role: &str) -> &'static Metrics {
-    METRICS.get_or_init(|| Metrics::new(role))
-}
-
-/// The process's metrics.
-pub fn metrics() -> &'static Metrics {
-    METRICS.get_or_init(|| Metrics::new("unknown"))
+    #[test]
+    fn each_registry_counts_on_its_own() {
+        let (a, b) = (Metrics::new("consume"), Metrics::new("send"));
+        a.acked.inc();
+        assert_eq!((a.acked.get(), b.acked.get()), (1, 0));
+        a.set_connection_state("connected");
+        let text = a.render();
+        assert!(
+            text.contains(r#"playground_connection_state{state="connected"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"role="consume""#), "{text}");
+    }
 }

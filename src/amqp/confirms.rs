@@ -2,8 +2,9 @@
 //!
 //! The broker numbers the publishes on a confirm-mode channel 1, 2, 3… and later acks or nacks them,
 //! often several at once (`multiple`). amqprs' `basic_publish` returns no number, so we count
-//! ourselves: the publisher reserves the next tag and enqueues the frame as one step (see
-//! `publisher.rs`), and the channel callback resolves the waiting publishers from here.
+//! ourselves: the channel's [`PublishGate`](super::publish_gate::PublishGate) reserves the next
+//! tag and enqueues the frame as one step, and the channel callback resolves the waiting
+//! publishers from here.
 //!
 //! Outstanding tags live in a `BTreeMap` so that a `multiple` ack resolves a whole prefix with one
 //! `split_off`. When the channel or connection ends, the broker will never answer the outstanding
@@ -94,8 +95,9 @@ impl ConfirmTracker {
         Some((tag, rx))
     }
 
-    /// Gives back the most recent reservation when its frame was never enqueued, so the numbering
-    /// stays in step with the broker's.
+    /// Gives back a reservation whose frame was never enqueued, so the numbering stays in step
+    /// with the broker's. Only the publish gate calls it, while it still holds the channel's turn,
+    /// so the tag is always the newest one.
     pub fn unreserve(&self, tag: u64) {
         let mut state = self.lock();
         if state.next_tag == tag + 1 {

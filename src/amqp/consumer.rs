@@ -9,11 +9,14 @@
 use std::future::Future;
 use std::time::Duration;
 
-use amqprs::channel::{BasicCancelArguments, BasicConsumeArguments, ConsumerMessage};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
-use super::manager::{next_live_session, ConnectionManager, Refusal, Session};
+use super::delivery::Delivery;
+use super::manager::{next_live_session, ConnectionManager};
+use super::names::{ConsumerTag, QueueName};
+use super::session::Session;
+use super::state::Refusal;
 
 /// What a consuming role hears about, to report readiness and log.
 #[derive(Debug)]
@@ -21,7 +24,7 @@ pub enum ConsumerEvent<'a> {
     /// The consumer is registered on `queue` in `session`.
     Consuming {
         session: &'a Session,
-        queue: &'a str,
+        queue: &'a QueueName,
     },
     /// Not consuming: the session ended, or shutdown began.
     Paused,
@@ -29,19 +32,19 @@ pub enum ConsumerEvent<'a> {
 
 /// Consumes until `shutdown` (then `Ok`) or until the broker refused the topology for good.
 /// `queue_of` names the queue in a session (a server-named queue is new in every session);
-/// `handle` gets each delivery and must ack or reject it itself, on the session it came with.
+/// `handle` gets each delivery and must ack or reject it (the [`Delivery`] knows its session).
 /// (A plain closure returning a future, not an async closure, so a consumer can run in a spawned
 /// task: async closures borrowing their arguments are not `Send` for every lifetime yet.)
 pub async fn consume_across_sessions<F, Fut>(
     manager: &ConnectionManager,
-    consumer_tag: &str,
+    consumer_tag: &ConsumerTag,
     shutdown: &CancellationToken,
-    mut queue_of: impl FnMut(&Session) -> String,
+    mut queue_of: impl FnMut(&Session) -> Option<QueueName>,
     mut on_event: impl FnMut(ConsumerEvent<'_>),
     mut handle: F,
 ) -> Result<(), Refusal>
 where
-    F: FnMut(Session, ConsumerMessage) -> Fut,
+    F: FnMut(Delivery) -> Fut,
     Fut: Future<Output = ()>,
 {
     let mut sessions = manager.sessions();
@@ -55,7 +58,11 @@ where
             // The manager ended: it gave up, or was closed.
             return manager.failure().map_or(Ok(()), Err);
         };
-        let queue = queue_of(&session);
+        let Some(queue) = queue_of(&session) else {
+            warn!("no queue was declared to consume from; waiting for a new connection");
+            let _ = tokio::time::timeout(Duration::from_secs(5), session.ended()).await;
+            continue;
+        };
         let finished = consume_session(
             &session,
             &queue,
@@ -78,24 +85,20 @@ where
 /// Consumes on one session; `true` if it ended because of shutdown, `false` if the session did.
 async fn consume_session<F, Fut>(
     session: &Session,
-    queue: &str,
-    consumer_tag: &str,
+    queue: &QueueName,
+    consumer_tag: &ConsumerTag,
     shutdown: &CancellationToken,
     on_event: &mut impl FnMut(ConsumerEvent<'_>),
     handle: &mut F,
 ) -> bool
 where
-    F: FnMut(Session, ConsumerMessage) -> Fut,
+    F: FnMut(Delivery) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let channel = session.channel();
-    let args = BasicConsumeArguments::new(queue, consumer_tag)
-        .manual_ack(true)
-        .finish();
-    let mut deliveries = match channel.basic_consume_rx(args).await {
-        Ok((_, deliveries)) => deliveries,
+    let mut deliveries = match session.consume(queue, consumer_tag).await {
+        Ok(deliveries) => deliveries,
         Err(error) => {
-            warn!(%error, queue, "could not start consuming; waiting for a new connection");
+            warn!(%error, %queue, "could not start consuming; waiting for a new connection");
             return false;
         }
     };
@@ -109,9 +112,13 @@ where
                 if !session.is_ended() {
                     // Deliveries already pushed to us but not handled are requeued by the broker
                     // when the channel closes; they are not acked, so nothing is lost.
-                    let cancel = channel.basic_cancel(BasicCancelArguments::new(consumer_tag));
+                    let cancel = session.cancel(consumer_tag);
                     match tokio::time::timeout(Duration::from_secs(5), cancel).await {
-                        Ok(Ok(_)) => {}
+                        Ok(Ok(())) => {}
+                        // The connection went in the meantime: nothing left to cancel.
+                        Ok(Err(error)) if session.is_ended() => {
+                            debug!(%error, "consumer gone with its connection");
+                        }
                         Ok(Err(error)) => warn!(%error, "could not cancel the consumer"),
                         Err(_) => warn!("consumer cancel not answered within 5s"),
                     }
@@ -119,11 +126,14 @@ where
                 return true;
             }
             _ = session.ended() => return false,
-            delivery = deliveries.recv() => {
-                let Some(delivery) = delivery else {
+            message = deliveries.recv() => {
+                let Some(message) = message else {
                     return false;
                 };
-                handle(session.clone(), delivery).await;
+                match Delivery::new(session, message) {
+                    Some(delivery) => handle(delivery).await,
+                    None => warn!("incomplete delivery from amqprs; ignored"),
+                }
             }
         }
     }

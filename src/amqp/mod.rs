@@ -1,30 +1,55 @@
-//! The shared AMQP layer every role is built on: settings, the connection manager with its
-//! reconnect loop, topology as data (and the work queue's shape), and confirmed publishing.
+//! The shared AMQP layer every role is built on. Nothing here knows about HTTP, the command line
+//! or any role.
 //!
-//! Nothing here knows about HTTP, the command line or any role.
+//! - Settings: [`settings`] (URLs, the password kept out of logs), [`names`] (the AMQP short
+//!   strings as types), [`options`] (what every role shares).
+//! - The connection: [`manager`] (the reconnect loop), [`connect`] (opening one session),
+//!   [`session`] (the live session and its channels), [`state`] (where the connection stands),
+//!   [`signals`] (how its end is noticed), [`classify`] (broker refusals and amqprs quirks),
+//!   [`backoff`], [`probe`].
+//! - The broker objects: [`topology`] (declared as data on every connect), [`work_queue`] (the
+//!   work queue's shape), [`routing`] (exchange types and binding patterns).
+//! - Publishing: [`publish_gate`] (the one way onto a channel), [`confirms`] (tag book-keeping),
+//!   [`publisher`] (confirmed and fire-and-forget publishing), [`burst`] (many at once),
+//!   [`stall`] (a broker that stopped confirming).
+//! - Consuming: [`consumer`] (the loop across sessions), [`delivery`] (ack and reject).
 
 pub mod backoff;
 pub mod burst;
+pub mod classify;
 pub mod confirms;
+pub mod connect;
 pub mod consumer;
+pub mod delivery;
 pub mod manager;
+pub mod names;
+pub mod options;
 pub mod probe;
+pub mod publish_gate;
 pub mod publisher;
 pub mod routing;
+pub mod session;
 pub mod settings;
 pub mod signals;
 pub mod stall;
+pub mod state;
 pub mod topology;
 pub mod work_queue;
 
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use consumer::{consume_across_sessions, ConsumerEvent};
-pub use manager::{
-    next_live_session, AmqpOptions, ChannelSetup, ConnectionManager, ConnectionState,
-    ManagerConfig, Refusal, Session, SnapshotSettings,
+pub use delivery::{Delivery, SettleError};
+pub use manager::{next_live_session, ChannelSetup, ConnectionManager, ManagerConfig};
+pub use names::{
+    ConsumerTag, ExchangeName, InstanceName, NameError, QueueName, RoutingKey, UserName, Vhost,
 };
-pub use publisher::{ConfirmedPublisher, OutgoingMessage, PublishError};
+pub use options::{AmqpOptions, SnapshotSettings};
+pub use publisher::{
+    publish_fire_and_forget, ConfirmedPublisher, Destination, OutgoingMessage, PublishError,
+};
 pub use routing::{ExchangeKind, LabExchanges};
+pub use session::Session;
 pub use settings::{AmqpSettings, Secret};
-pub use topology::{BindingSpec, ExchangeSpec, QueueSpec, Topology};
+pub use state::{Cause, ConnectionState, Refusal};
+pub use topology::{BindingSpec, BoundQueue, ExchangeSpec, QueueSpec, Topology};
 pub use work_queue::{DeadLetter, QueueType, WorkQueue};

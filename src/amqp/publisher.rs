@@ -1,23 +1,26 @@
 //! Publishing that only reports success once the broker confirmed the message.
 //!
-//! Many callers (concurrent HTTP requests) share one confirm-mode channel: each reserves the next
-//! delivery tag and enqueues its frame under a short lock, then waits for its own confirm without
-//! the lock, so requests are never serialised behind each other's round trips (RabbitMQ's
-//! "streaming confirms"). Every wait is bounded: by the publish timeout, and by the end of the
-//! session, which resolves outstanding confirms as lost.
+//! Many callers (concurrent HTTP requests, a burst's window) share the session's confirm-mode
+//! channel: each hands its frame to the channel's [`PublishGate`](super::publish_gate) and then
+//! waits for its own confirm without holding anything, so requests are never serialised behind
+//! each other's round trips (RabbitMQ's "streaming confirms"). Every wait is bounded: by the
+//! publish timeout, and by the end of the session, which resolves outstanding confirms as lost.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use amqprs::channel::BasicPublishArguments;
 use amqprs::BasicProperties;
-use tokio::sync::{oneshot, watch, Mutex};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::confirms::{Confirm, ConfirmTracker};
-use super::manager::Session;
-use super::stall;
-use crate::metrics::{metrics, FailureLabels};
+use super::manager::ConnectionManager;
+use super::names::{ExchangeName, InstanceName, QueueName, RoutingKey};
+use super::publish_gate::{Frame, PublishGate};
+use super::session::Session;
+use super::stall::PublishStall;
+use crate::metrics::{FailureLabels, Metrics};
 
 /// Why a publish did not end in a broker ack. Each maps to a distinct HTTP status.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -43,11 +46,27 @@ pub enum PublishError {
     },
 }
 
+/// Where a message goes: a queue (through the default exchange) or an exchange with a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Queue(QueueName),
+    Exchange(ExchangeName, RoutingKey),
+}
+
+impl Destination {
+    /// `(exchange, routing key)` as AMQP addresses them.
+    pub fn address(&self) -> (&str, &str) {
+        match self {
+            Destination::Queue(queue) => ("", queue.as_str()),
+            Destination::Exchange(exchange, key) => (exchange.as_str(), key.as_str()),
+        }
+    }
+}
+
 /// One message to publish; properties that every message of this lab carries.
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage {
-    pub exchange: String,
-    pub routing_key: String,
+    pub destination: Destination,
     pub body: Vec<u8>,
     pub message_id: String,
     /// Unix seconds, AMQP's `timestamp` property.
@@ -58,45 +77,47 @@ pub struct OutgoingMessage {
     pub content_type: &'static str,
 }
 
-/// Confirmed publishing over the manager's current session.
-pub struct ConfirmedPublisher {
-    sessions: watch::Receiver<Option<Session>>,
-    /// Makes "take the next tag" and "enqueue the frame" one step, so tags match the broker's count.
-    enqueue: Mutex<()>,
-    timeout: Duration,
-    app_id: String,
-}
-
-/// A reserved tag whose frame is not enqueued yet. If the publish is abandoned before the frame
-/// went out (the request was cancelled, the deadline passed), dropping this gives the tag back;
-/// otherwise the broker's numbering and ours would drift apart and acks would confirm the wrong
-/// messages.
-struct Reservation<'a> {
-    confirms: &'a ConfirmTracker,
-    tag: u64,
-    enqueued: bool,
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        if !self.enqueued {
-            self.confirms.unreserve(self.tag);
+impl OutgoingMessage {
+    /// The frame, stamped with `app_id`; `mandatory` asks the broker to return it when no queue
+    /// matches instead of dropping it behind an ack.
+    pub fn into_frame(self, app_id: &InstanceName, mandatory: bool) -> Frame {
+        let (exchange, routing_key) = self.destination.address();
+        Frame {
+            properties: BasicProperties::default()
+                .with_content_type(self.content_type)
+                .with_persistence(self.persistent)
+                .with_message_id(&self.message_id)
+                .with_timestamp(self.timestamp)
+                .with_app_id(app_id.as_str())
+                .finish(),
+            args: BasicPublishArguments::new(exchange, routing_key)
+                .mandatory(mandatory)
+                .finish(),
+            body: self.body,
+            message_id: self.message_id,
         }
     }
 }
 
+/// Confirmed publishing over the manager's current session.
+pub struct ConfirmedPublisher {
+    sessions: watch::Receiver<Option<Session>>,
+    timeout: Duration,
+    app_id: InstanceName,
+    metrics: Arc<Metrics>,
+    stall: Arc<PublishStall>,
+}
+
 impl ConfirmedPublisher {
-    /// A publisher following `sessions`, whose channel must be in confirm mode.
-    pub fn new(
-        sessions: watch::Receiver<Option<Session>>,
-        timeout: Duration,
-        app_id: impl Into<String>,
-    ) -> Self {
+    /// A publisher on `manager`'s sessions (whose channel should be in confirm mode for
+    /// [`publish`](Self::publish)), stamping `app_id` on every message.
+    pub fn new(manager: &ConnectionManager, timeout: Duration, app_id: InstanceName) -> Self {
         Self {
-            sessions,
-            enqueue: Mutex::new(()),
+            sessions: manager.sessions(),
             timeout,
-            app_id: app_id.into(),
+            app_id,
+            metrics: manager.metrics().clone(),
+            stall: manager.stall().clone(),
         }
     }
 
@@ -109,106 +130,32 @@ impl ConfirmedPublisher {
             .ok_or(PublishError::NotConnected)
     }
 
-    fn properties(&self, message: &OutgoingMessage) -> BasicProperties {
-        BasicProperties::default()
-            .with_content_type(message.content_type)
-            .with_persistence(message.persistent)
-            .with_message_id(&message.message_id)
-            .with_timestamp(message.timestamp)
-            .with_app_id(&self.app_id)
-            .finish()
-    }
-
-    /// Hands one frame to the broker connection, within the publish timeout. On a confirm-mode
-    /// channel the next delivery tag is reserved in the same step (under the enqueue lock), so
-    /// the broker's numbering and ours stay in step whatever kind of publish it is; the returned
-    /// receiver then gets the confirm. Without confirm mode there is nothing to wait for.
+    /// Hands one frame to the session's gate, within `deadline` and while the session lives.
     async fn hand_over(
         &self,
-        message: OutgoingMessage,
-        mandatory: bool,
-        needs_confirm: bool,
+        gate: &PublishGate,
+        session: &Session,
+        frame: Frame,
         deadline: Instant,
-    ) -> Result<Option<Handed>, PublishError> {
-        let session = self.live_session()?;
-        if needs_confirm && session.confirms().is_none() {
-            // A channel without confirm mode cannot tell us the message was stored.
-            return Err(PublishError::NotConnected);
-        }
-        let properties = self.properties(&message);
-        let args = BasicPublishArguments::new(&message.exchange, &message.routing_key)
-            .mandatory(mandatory)
-            .finish();
-        let confirms = session.confirms().cloned();
-        // Declared first so it is released last, after the reservation's drop.
-        let _enqueue = match confirms {
-            Some(_) => Some(
-                tokio::time::timeout_at(deadline, self.enqueue.lock())
-                    .await
-                    .map_err(|_| PublishError::Timeout(self.timeout))?,
-            ),
-            None => None,
-        };
-        let reserved = confirms
-            .as_ref()
-            .map(|confirms| {
-                confirms
-                    .reserve(&message.message_id)
-                    .ok_or(PublishError::NotConnected)
-            })
-            .transpose()?;
-        let mut reservation =
-            confirms
-                .as_deref()
-                .zip(reserved.as_ref())
-                .map(|(confirms, (tag, _))| Reservation {
-                    confirms,
-                    tag: *tag,
-                    enqueued: false,
-                });
+    ) -> Result<Option<super::publish_gate::Enqueued>, PublishError> {
         tokio::select! {
-            sent = session.channel().basic_publish(properties, message.body, args) => {
-                // An error means amqprs' writer is gone: the frame never left.
-                sent.map_err(|_| PublishError::NotConnected)?;
-                if let Some(reservation) = reservation.as_mut() {
-                    reservation.enqueued = true;
-                }
-            }
-            _ = session.ended() => return Err(PublishError::NotConnected),
-            _ = tokio::time::sleep_until(deadline) => {
-                return Err(PublishError::Timeout(self.timeout))
-            }
+            enqueued = gate.enqueue(frame) => enqueued.map_err(|_| PublishError::NotConnected),
+            _ = session.ended() => Err(PublishError::NotConnected),
+            _ = tokio::time::sleep_until(deadline) => Err(PublishError::Timeout(self.timeout)),
         }
-        drop(reservation);
-        Ok(confirms
-            .zip(reserved)
-            .map(|(confirms, (tag, confirm))| Handed {
-                confirms,
-                tag,
-                confirm,
-            }))
     }
 
     /// Publishes without waiting for a confirm: the frame is handed over and that is all. Only
     /// `perf` uses it, to measure the broker's unconfirmed ceiling; it is not a way to send the
     /// lab's messages, which are only "sent" once confirmed.
     pub async fn publish_unconfirmed(&self, message: OutgoingMessage) -> Result<(), PublishError> {
-        self.hand_over(message, false, false, Instant::now() + self.timeout)
+        let session = self.live_session()?;
+        let frame = message.into_frame(&self.app_id, false);
+        let deadline = Instant::now() + self.timeout;
+        self.hand_over(session.gate(), &session, frame, deadline)
             .await?;
-        metrics().published.inc();
+        self.metrics.published.inc();
         Ok(())
-    }
-
-    /// Publishes a transient, non-mandatory message and waits for nothing: for the lab console's
-    /// snapshots, which must never hold up or fail a role's real work. Not counted in the
-    /// metrics.
-    pub async fn publish_fire_and_forget(
-        &self,
-        message: OutgoingMessage,
-    ) -> Result<(), PublishError> {
-        self.hand_over(message, false, false, Instant::now() + self.timeout)
-            .await
-            .map(drop)
     }
 
     /// Publishes a persistent JSON message and waits for the broker's confirm.
@@ -222,7 +169,7 @@ impl ConfirmedPublisher {
     pub async fn send(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
         let sent = self.enqueue(message).await;
         if let Err(error) = &sent {
-            metrics()
+            self.metrics
                 .publish_failures
                 .get_or_create(&failure_label(error))
                 .inc();
@@ -232,31 +179,49 @@ impl ConfirmedPublisher {
 
     async fn enqueue(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
         let deadline = Instant::now() + self.timeout;
-        let (exchange, routing_key) = (message.exchange.clone(), message.routing_key.clone());
+        let session = self.live_session()?;
+        let gate = session.gate();
+        // A channel without confirm mode cannot tell us the message was stored.
+        let confirms = gate.confirms().cloned().ok_or(PublishError::NotConnected)?;
+        let (exchange, routing_key) = message.destination.address();
+        let (exchange, routing_key) = (exchange.to_owned(), routing_key.to_owned());
         // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
-        let handed = self
-            .hand_over(message, true, true, deadline)
+        let frame = message.into_frame(&self.app_id, true);
+        let enqueued = self
+            .hand_over(gate, &session, frame, deadline)
             .await?
             .ok_or(PublishError::NotConnected)?;
-        metrics().published.inc();
+        self.metrics.published.inc();
         Ok(PendingConfirm {
             sent_at: Instant::now(),
-            confirms: handed.confirms,
-            tag: handed.tag,
-            confirm: handed.confirm,
+            confirms,
+            tag: enqueued.tag,
+            confirm: enqueued.confirm,
             deadline,
             timeout: self.timeout,
             exchange,
             routing_key,
+            metrics: self.metrics.clone(),
+            stall: self.stall.clone(),
         })
     }
 }
 
-/// A frame handed over on a confirm-mode channel: its tag, and where its confirm will arrive.
-struct Handed {
-    confirms: Arc<ConfirmTracker>,
-    tag: u64,
-    confirm: oneshot::Receiver<Confirm>,
+/// Publishes a transient message on the session's side channel and waits for nothing: for the
+/// lab console's snapshots, which must never hold up, fail or take the confirm numbers of a
+/// role's real work. `NotConnected` when there is no session or it has no side channel.
+pub async fn publish_fire_and_forget(
+    session: &Session,
+    message: OutgoingMessage,
+    app_id: &InstanceName,
+) -> Result<(), PublishError> {
+    let gate = session.side_gate().ok_or(PublishError::NotConnected)?;
+    tokio::select! {
+        sent = gate.enqueue(message.into_frame(app_id, false)) => {
+            sent.map(drop).map_err(|_| PublishError::NotConnected)
+        }
+        _ = session.ended() => Err(PublishError::NotConnected),
+    }
 }
 
 fn failure_label(error: &PublishError) -> FailureLabels {
@@ -282,14 +247,15 @@ pub struct PendingConfirm {
     timeout: Duration,
     exchange: String,
     routing_key: String,
+    metrics: Arc<Metrics>,
+    stall: Arc<PublishStall>,
 }
 
 impl PendingConfirm {
     /// Waits for the broker's answer, until the publish timeout that started at `send`.
     pub async fn confirmed(self) -> Result<(), PublishError> {
-        let sent_at = self.sent_at;
+        let (sent_at, metrics) = (self.sent_at, self.metrics.clone());
         let result = self.wait().await;
-        let metrics = metrics();
         match &result {
             Ok(()) => metrics.confirmed.inc(),
             Err(PublishError::Nacked) => metrics.nacked.inc(),
@@ -324,7 +290,7 @@ impl PendingConfirm {
             },
             _ = tokio::time::sleep_until(self.deadline) => {
                 self.confirms.abandon(self.tag);
-                stall::confirm_timed_out();
+                self.stall.confirm_timed_out();
                 Err(PublishError::Timeout(self.timeout))
             }
         }

@@ -1,7 +1,8 @@
-//! Exchange types and the rules for routing keys and binding patterns, checked before anything
-//! reaches the broker: amqprs panics on a routing key over 255 bytes, and a malformed topic pattern
-//! is accepted by RabbitMQ but silently matches nothing a user meant.
+//! Exchange types and the rules for binding patterns, checked before anything reaches the
+//! broker: a malformed topic pattern is accepted by RabbitMQ but silently matches nothing a user
+//! meant. (The length limit every key shares is [`RoutingKey`]'s.)
 
+use super::names::{ExchangeName, RoutingKey};
 use super::topology::ExchangeSpec;
 
 /// The exchange types the lab teaches.
@@ -39,14 +40,14 @@ impl ExchangeKind {
 /// The three exchanges of the pub/sub lessons, by type; publishers declare all three.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabExchanges {
-    pub topic: String,
-    pub direct: String,
-    pub fanout: String,
+    pub topic: ExchangeName,
+    pub direct: ExchangeName,
+    pub fanout: ExchangeName,
 }
 
 impl LabExchanges {
     /// The exchange of type `kind`.
-    pub fn name_of(&self, kind: ExchangeKind) -> &str {
+    pub fn name_of(&self, kind: ExchangeKind) -> &ExchangeName {
         match kind {
             ExchangeKind::Topic => &self.topic,
             ExchangeKind::Direct => &self.direct,
@@ -62,11 +63,7 @@ impl LabExchanges {
             ExchangeKind::Fanout,
         ]
         .into_iter()
-        .map(|kind| ExchangeSpec {
-            name: self.name_of(kind).to_owned(),
-            kind: kind.as_str().to_owned(),
-            durable: true,
-        })
+        .map(|kind| ExchangeSpec::durable(self.name_of(kind).clone(), kind))
         .collect()
     }
 
@@ -81,42 +78,16 @@ impl LabExchanges {
     }
 }
 
-/// AMQP's limit for routing keys, binding keys and exchange names (a short string).
-pub const MAX_KEY_BYTES: usize = 255;
-
-/// A routing key fits AMQP's short string.
-pub fn validate_routing_key(key: &str) -> Result<(), String> {
-    if key.len() > MAX_KEY_BYTES {
-        return Err(format!(
-            "routing key is {} bytes; AMQP allows at most {MAX_KEY_BYTES}",
-            key.len()
-        ));
-    }
-    Ok(())
-}
-
-/// An exchange name the broker will let us declare.
-pub fn validate_exchange_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("must not be empty (that is the default exchange)".to_owned());
-    }
-    if name.len() > MAX_KEY_BYTES {
-        return Err(format!(
-            "is {} bytes; AMQP allows at most {MAX_KEY_BYTES}",
-            name.len()
-        ));
-    }
-    if name.starts_with("amq.") {
-        return Err("names starting with \"amq.\" are reserved by RabbitMQ".to_owned());
-    }
-    Ok(())
-}
-
 /// A binding pattern for `kind`: for topic exchanges, dot-separated non-empty words where `*` and
 /// `#` appear only as whole words; for direct exchanges, an exact key (where `*` and `#` would be
 /// literal characters, almost certainly a mistake).
-pub fn validate_binding_pattern(kind: ExchangeKind, pattern: &str) -> Result<(), String> {
-    validate_routing_key(pattern).map_err(|e| format!("pattern {pattern:?}: {e}"))?;
+pub fn binding_pattern(kind: ExchangeKind, pattern: &str) -> Result<RoutingKey, String> {
+    let key = RoutingKey::parse(pattern).map_err(|e| format!("pattern {pattern:?} {e}"))?;
+    check_pattern(kind, pattern)?;
+    Ok(key)
+}
+
+fn check_pattern(kind: ExchangeKind, pattern: &str) -> Result<(), String> {
     match kind {
         ExchangeKind::Fanout => Ok(()),
         ExchangeKind::Direct => {
@@ -168,10 +139,7 @@ mod tests {
             "a.*.c",
             "*",
         ] {
-            assert!(
-                validate_binding_pattern(ExchangeKind::Topic, good).is_ok(),
-                "{good}"
-            );
+            assert!(binding_pattern(ExchangeKind::Topic, good).is_ok(), "{good}");
         }
         let long = "a".repeat(256);
         for bad in [
@@ -184,27 +152,18 @@ mod tests {
             "*error",
             long.as_str(),
         ] {
-            assert!(
-                validate_binding_pattern(ExchangeKind::Topic, bad).is_err(),
-                "{bad}"
-            );
+            assert!(binding_pattern(ExchangeKind::Topic, bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn direct_keys_are_exact() {
-        assert!(validate_binding_pattern(ExchangeKind::Direct, "error").is_ok());
-        assert!(validate_binding_pattern(ExchangeKind::Direct, "*.error").is_err());
+        assert!(binding_pattern(ExchangeKind::Direct, "error").is_ok());
+        assert!(binding_pattern(ExchangeKind::Direct, "*.error").is_err());
     }
 
     #[test]
-    fn routing_keys_and_exchange_names_fit_amqp() {
-        assert!(validate_routing_key(&"k".repeat(255)).is_ok());
-        assert!(validate_routing_key(&"k".repeat(256)).is_err());
-        assert!(validate_exchange_name("logs-topic").is_ok());
-        for bad in ["", "amq.topic"] {
-            assert!(validate_exchange_name(bad).is_err());
-        }
+    fn exchange_kinds_parse_by_their_broker_names() {
         assert_eq!(ExchangeKind::parse("fanout"), Some(ExchangeKind::Fanout));
         assert_eq!(ExchangeKind::parse("headers"), None);
     }

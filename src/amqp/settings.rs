@@ -10,6 +10,8 @@ use amqprs::connection::OpenConnectionArguments;
 use anyhow::{bail, Context};
 use percent_encoding::percent_decode_str;
 
+use super::names::{UserName, Vhost};
+
 /// A password that cannot end up in a log line by accident: `Debug` and `Display` print `****`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -45,8 +47,9 @@ pub struct AmqpSettings {
     pub tls: bool,
     pub host: String,
     pub port: u16,
-    pub vhost: String,
-    pub user: String,
+    pub vhost: Vhost,
+    pub user: UserName,
+    /// Any length: it travels in the login's long string, not a short string.
     pub password: Secret,
     /// Heartbeat interval negotiated with the broker; missed heartbeats are how a silent peer
     /// (a dead node, a dropped NAT entry) is noticed.
@@ -105,12 +108,22 @@ impl AmqpSettings {
             Some(p) => decode(p, "the password")?,
             None => "guest".to_owned(),
         };
+        let vhost = Vhost::parse(vhost)
+            .map_err(|e| anyhow::anyhow!("invalid AMQP URL {}: the vhost {e}", redact_url(url)))?;
+        let user = match user {
+            Some(user) => {
+                UserName::parse(user).map_err(|e| anyhow::anyhow!("the user name {e}"))?
+            }
+            None => UserName::parse(url_user).map_err(|e| {
+                anyhow::anyhow!("invalid AMQP URL {}: the user name {e}", redact_url(url))
+            })?,
+        };
         Ok(Self {
             tls,
             host: host.to_owned(),
             port,
             vhost,
-            user: user.map_or(url_user, str::to_owned),
+            user,
             password: Secret::new(password.map_or(url_password, str::to_owned)),
             heartbeat_secs: 10,
         })
@@ -119,9 +132,11 @@ impl AmqpSettings {
     /// The URL as it is safe to log: the password replaced by `****`.
     pub fn redacted(&self) -> String {
         let scheme = if self.tls { "amqps" } else { "amqp" };
-        let vhost: String =
-            percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC)
-                .collect();
+        let vhost: String = percent_encoding::utf8_percent_encode(
+            self.vhost.as_str(),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .collect();
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
@@ -132,9 +147,13 @@ impl AmqpSettings {
 
     /// amqprs' connection arguments, named so the connection is recognisable in the management UI.
     pub fn open_arguments(&self, connection_name: &str) -> anyhow::Result<OpenConnectionArguments> {
-        let mut args =
-            OpenConnectionArguments::new(&self.host, self.port, &self.user, self.password.expose());
-        args.virtual_host(&self.vhost)
+        let mut args = OpenConnectionArguments::new(
+            &self.host,
+            self.port,
+            self.user.as_str(),
+            self.password.expose(),
+        );
+        args.virtual_host(self.vhost.as_str())
             .connection_name(connection_name)
             .heartbeat(self.heartbeat_secs);
         if self.tls {
@@ -191,6 +210,13 @@ mod tests {
             (s.host.as_str(), s.port, s.vhost.as_str(), s.user.as_str()),
             ("127.0.0.1", 5672, "/", "guest")
         );
+        let long = "v".repeat(256);
+        for url in [format!("amqp://h/{long}"), format!("amqp://{long}:p@h/%2f")] {
+            let error = format!("{:#}", AmqpSettings::parse(&url, None, None).unwrap_err());
+            assert!(error.contains("at most 255"), "{error}");
+        }
+        assert!(AmqpSettings::parse("amqp://h/", Some(long.as_str()), None).is_err());
+        assert!(AmqpSettings::parse("amqp://h/", None, Some(long.as_str())).is_ok());
         assert_eq!(s.password.expose(), "guest");
         assert!(!s.tls);
     }
@@ -199,9 +225,9 @@ mod tests {
     fn percent_encoded_credentials_and_vhost_are_decoded() {
         let s =
             AmqpSettings::parse("amqp://al%40ice:p%3Ass%2Fw@rabbit/my%2Fvh", None, None).unwrap();
-        assert_eq!(s.user, "al@ice");
+        assert_eq!(s.user.as_str(), "al@ice");
         assert_eq!(s.password.expose(), "p:ss/w");
-        assert_eq!(s.vhost, "my/vh");
+        assert_eq!(s.vhost.as_str(), "my/vh");
         assert_eq!(s.port, 5672);
     }
 
@@ -210,14 +236,14 @@ mod tests {
         let s = AmqpSettings::parse("amqps://u:p@broker.example.com", None, None).unwrap();
         assert!(s.tls);
         assert_eq!(s.port, 5671);
-        assert_eq!(s.vhost, "/");
+        assert_eq!(s.vhost.as_str(), "/");
         assert!(s.open_arguments("t").is_ok());
     }
 
     #[test]
     fn explicit_credentials_replace_the_urls() {
         let s = AmqpSettings::parse("amqp://a:b@h/%2f", Some("svc"), Some("p@ss:w/rd%")).unwrap();
-        assert_eq!(s.user, "svc");
+        assert_eq!(s.user.as_str(), "svc");
         assert_eq!(s.password.expose(), "p@ss:w/rd%");
     }
 

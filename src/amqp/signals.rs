@@ -1,10 +1,12 @@
 //! How the end of a connection reaches the connection manager.
 //!
-//! A connection can end in several ways that amqprs reports through different doors (see
-//! shared/NOTES.md): a server-sent `connection.close` fires `ConnectionCallback::close`, a socket error
-//! resolves `listen_network_io_failure()`, missed heartbeats end the socket, and a channel closed by
-//! the server fires `ChannelCallback::close`. All of them land here, in one `end` call that records
-//! the first reason and cancels one token that the manager and the roles wait on.
+//! A connection can end in several ways that amqprs reports through different doors: a
+//! server-sent `connection.close` fires `ConnectionCallback::close` (and
+//! `listen_network_io_failure()` then resolves `false`), a TCP reset or EOF fires no callback but
+//! resolves `listen_network_io_failure()` with `true` at once, a silent peer is only noticed after
+//! about two missed heartbeats, and a channel closed by the server (a 404 or 406, say) fires
+//! `ChannelCallback::close`. All of them land here, in one `end` call that records the first
+//! reason and cancels one token that the manager and the roles wait on.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::confirms::{Confirm, ConfirmTracker};
+use super::stall::PublishStall;
 
 /// A close the broker sent, with AMQP's reply code (e.g. 406 PRECONDITION_FAILED) and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +128,9 @@ impl ConnectionCallback for ConnectionEvents {
 /// It runs inline in amqprs' dispatcher, so it only records and forwards, never waits.
 pub struct ChannelEvents {
     pub signals: Arc<SessionSignals>,
+    /// The channel's confirm book-keeping; `None` for a channel without confirm mode.
     pub confirms: Option<Arc<ConfirmTracker>>,
+    pub stall: Arc<PublishStall>,
 }
 
 #[async_trait]
@@ -164,14 +169,14 @@ impl ChannelCallback for ChannelEvents {
     }
 
     async fn publish_ack(&mut self, _channel: &Channel, ack: Ack) {
-        super::stall::broker_confirmed();
+        self.stall.broker_confirmed();
         if let Some(confirms) = &self.confirms {
             confirms.resolve(ack.delivery_tag(), ack.mutiple(), Confirm::Ack);
         }
     }
 
     async fn publish_nack(&mut self, _channel: &Channel, nack: Nack) {
-        super::stall::broker_confirmed();
+        self.stall.broker_confirmed();
         if let Some(confirms) = &self.confirms {
             confirms.resolve(nack.delivery_tag(), nack.multiple(), Confirm::Nack);
         }

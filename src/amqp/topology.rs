@@ -10,10 +10,14 @@ use amqprs::channel::{
 };
 use amqprs::FieldTable;
 
+use super::names::{ExchangeName, QueueName, RoutingKey};
+use super::routing::ExchangeKind;
+
 /// One queue to declare.
 #[derive(Debug, Clone)]
 pub struct QueueSpec {
-    pub name: String,
+    /// `None`: the broker names it (`amq.gen-…`).
+    pub name: Option<QueueName>,
     /// Survives a broker restart (with persistent messages, so do they).
     pub durable: bool,
     pub exclusive: bool,
@@ -25,9 +29,9 @@ pub struct QueueSpec {
 impl QueueSpec {
     /// A durable, shared, plain classic queue: what the Node services declared, so both fleets can
     /// use `hello-world-queue` side by side.
-    pub fn durable(name: impl Into<String>) -> Self {
+    pub fn durable(name: QueueName) -> Self {
         Self {
-            name: name.into(),
+            name: Some(name),
             durable: true,
             exclusive: false,
             auto_delete: false,
@@ -40,7 +44,7 @@ impl QueueSpec {
     /// declared (and bound) afresh with the rest of the topology.
     pub fn server_named() -> Self {
         Self {
-            name: String::new(),
+            name: None,
             durable: false,
             exclusive: true,
             auto_delete: true,
@@ -50,27 +54,45 @@ impl QueueSpec {
 
     /// Whether the broker chooses the name.
     pub fn is_server_named(&self) -> bool {
-        self.name.is_empty()
+        self.name.is_none()
     }
 }
 
 /// One exchange to declare.
 #[derive(Debug, Clone)]
 pub struct ExchangeSpec {
-    pub name: String,
-    /// `direct`, `fanout`, `topic` or `headers`.
-    pub kind: String,
+    pub name: ExchangeName,
+    pub kind: ExchangeKind,
+    /// Survives a broker restart; the lab's exchanges do, the console's telemetry does not.
     pub durable: bool,
+}
+
+impl ExchangeSpec {
+    /// A durable exchange of `kind`.
+    pub fn durable(name: ExchangeName, kind: ExchangeKind) -> Self {
+        Self {
+            name,
+            kind,
+            durable: true,
+        }
+    }
+}
+
+/// The queue a binding binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoundQueue {
+    Named(QueueName),
+    /// The queue declared last before the binding: a server-named queue's name is only known
+    /// once the broker answered.
+    LastDeclared,
 }
 
 /// One binding of a declared queue to a declared exchange.
 #[derive(Debug, Clone)]
 pub struct BindingSpec {
-    /// An empty name means the last queue declared before it (a server-named queue's name is only
-    /// known once the broker answered).
-    pub queue: String,
-    pub exchange: String,
-    pub routing_key: String,
+    pub queue: BoundQueue,
+    pub exchange: ExchangeName,
+    pub routing_key: RoutingKey,
 }
 
 /// Everything one role declares, in order: exchanges, queues, bindings.
@@ -90,7 +112,7 @@ pub struct Topology {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredQueue {
     /// The queue's name (the broker's choice for a server-named queue).
-    pub name: String,
+    pub name: QueueName,
     pub messages: u32,
     pub consumers: u32,
 }
@@ -104,27 +126,29 @@ pub struct DeclaredTopology {
 impl DeclaredTopology {
     /// The name of the queue declared last: where a role that declares a server-named queue
     /// after its others consumes (the name changes with every session).
-    pub fn last_queue_name(&self) -> String {
-        self.queues
-            .last()
-            .map(|queue| queue.name.clone())
-            .unwrap_or_default()
+    pub fn last_queue_name(&self) -> Option<&QueueName> {
+        self.queues.last().map(|queue| &queue.name)
     }
 }
 
 /// What was being declared when the broker refused; names it in the error.
 #[derive(Debug, Clone)]
 pub enum Declaration {
-    Exchange(String),
-    Queue(String),
-    Binding { queue: String, exchange: String },
+    Exchange(ExchangeName),
+    /// `None`: a server-named queue.
+    Queue(Option<QueueName>),
+    Binding {
+        queue: QueueName,
+        exchange: ExchangeName,
+    },
 }
 
 impl Declaration {
     /// How an operator removes the thing, so it can be declared afresh.
     pub fn how_to_delete(&self) -> String {
         match self {
-            Declaration::Queue(name) => format!("rabbitmqctl delete_queue {name}"),
+            Declaration::Queue(Some(name)) => format!("rabbitmqctl delete_queue {name}"),
+            Declaration::Queue(None) => "nothing to delete: the broker names it".to_owned(),
             Declaration::Exchange(name) => {
                 format!("rabbitmqadmin delete exchange name={name}, or the management UI")
             }
@@ -136,10 +160,16 @@ impl Declaration {
 impl std::fmt::Display for Declaration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Declaration::Exchange(name) => write!(f, "exchange {name:?}"),
-            Declaration::Queue(name) => write!(f, "queue {name:?}"),
+            Declaration::Exchange(name) => write!(f, "exchange {:?}", name.as_str()),
+            Declaration::Queue(Some(name)) => write!(f, "queue {:?}", name.as_str()),
+            Declaration::Queue(None) => f.write_str("a server-named queue"),
             Declaration::Binding { queue, exchange } => {
-                write!(f, "binding of queue {queue:?} to exchange {exchange:?}")
+                write!(
+                    f,
+                    "binding of queue {:?} to exchange {:?}",
+                    queue.as_str(),
+                    exchange.as_str()
+                )
             }
         }
     }
@@ -153,9 +183,10 @@ impl Topology {
         channel: &Channel,
     ) -> Result<DeclaredTopology, (Declaration, amqprs::error::Error)> {
         for exchange in &self.exchanges {
-            let args = ExchangeDeclareArguments::new(&exchange.name, &exchange.kind)
-                .durable(exchange.durable)
-                .finish();
+            let args =
+                ExchangeDeclareArguments::new(exchange.name.as_str(), exchange.kind.as_str())
+                    .durable(exchange.durable)
+                    .finish();
             channel
                 .exchange_declare(args)
                 .await
@@ -163,7 +194,8 @@ impl Topology {
         }
         let mut declared = DeclaredTopology::default();
         for queue in &self.queues {
-            let args = QueueDeclareArguments::new(&queue.name)
+            let name = queue.name.as_ref().map_or("", QueueName::as_str);
+            let args = QueueDeclareArguments::new(name)
                 .durable(queue.durable)
                 .exclusive(queue.exclusive)
                 .auto_delete(queue.auto_delete)
@@ -173,23 +205,24 @@ impl Topology {
                 .queue_declare(args)
                 .await
                 .map_err(|e| (Declaration::Queue(queue.name.clone()), e))?;
-            let (name, messages, consumers) = answer.unwrap_or_else(|| (queue.name.clone(), 0, 0));
+            let (name, messages, consumers) = answer.unwrap_or_else(|| (name.to_owned(), 0, 0));
             declared.queues.push(DeclaredQueue {
-                name,
+                name: QueueName::from_broker(name),
                 messages,
                 consumers,
             });
         }
         for binding in &self.bindings {
-            let queue = match (binding.queue.is_empty(), declared.queues.last()) {
-                (true, Some(last)) => last.name.clone(),
-                _ => binding.queue.clone(),
+            let queue = match (&binding.queue, declared.last_queue_name()) {
+                (BoundQueue::Named(name), _) => name.clone(),
+                (BoundQueue::LastDeclared, Some(last)) => last.clone(),
+                (BoundQueue::LastDeclared, None) => continue,
             };
             channel
                 .queue_bind(QueueBindArguments::new(
-                    &queue,
-                    &binding.exchange,
-                    &binding.routing_key,
+                    queue.as_str(),
+                    binding.exchange.as_str(),
+                    binding.routing_key.as_str(),
                 ))
                 .await
                 .map_err(|e| {

@@ -8,7 +8,9 @@
 
 use amqprs::{FieldTable, FieldValue, ShortStr};
 
-use super::topology::{BindingSpec, ExchangeSpec, QueueSpec, Topology};
+use super::names::{ExchangeName, QueueName, RoutingKey};
+use super::routing::ExchangeKind;
+use super::topology::{BindingSpec, BoundQueue, ExchangeSpec, QueueSpec, Topology};
 
 /// `x-queue-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,43 +36,55 @@ impl QueueType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// A fanout exchange named after the work queue, so a user can bind more queues to it.
-    pub exchange: String,
+    pub exchange: ExchangeName,
     /// The queue that collects them (`<queue>.dead-letter` by default).
-    pub queue: String,
+    pub queue: QueueName,
+}
+
+impl DeadLetter {
+    /// The dead letters of `work_queue`: its `<queue>.dlx` exchange, and `queue` or
+    /// `<queue>.dead-letter`. Fails when a derived name would not fit AMQP's 255 bytes.
+    pub fn for_queue(work_queue: &QueueName, queue: Option<QueueName>) -> Result<Self, String> {
+        let too_long = |e| {
+            format!(
+                "the dead-letter names are derived from the queue name, and {e} \
+                 (use a shorter queue name or --dead-letter-queue)"
+            )
+        };
+        let exchange = ExchangeName::for_queue(work_queue, ".dlx")
+            .map_err(|e| too_long(format!("\"{work_queue}.dlx\" {e}")))?;
+        let queue = match queue {
+            Some(queue) => queue,
+            None => work_queue
+                .with_suffix(".dead-letter")
+                .map_err(|e| too_long(format!("\"{work_queue}.dead-letter\" {e}")))?,
+        };
+        if &queue == work_queue {
+            return Err("the dead-letter queue must not be the work queue itself".to_owned());
+        }
+        Ok(Self { exchange, queue })
+    }
 }
 
 /// The options shared by every role that touches the work queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkQueue {
-    pub name: String,
+    pub name: QueueName,
     pub queue_type: QueueType,
     pub dead_letter: Option<DeadLetter>,
     /// Quorum queues only: deliveries after which a message is given up on.
     pub delivery_limit: Option<u32>,
 }
 
-/// The longest queue or exchange name AMQP allows.
-const MAX_NAME: usize = 255;
-
 impl WorkQueue {
     /// The Node-compatible default: a plain durable classic queue.
-    pub fn classic(name: impl Into<String>) -> Self {
+    pub fn classic(name: QueueName) -> Self {
         Self {
-            name: name.into(),
+            name,
             queue_type: QueueType::Classic,
             dead_letter: None,
             delivery_limit: None,
         }
-    }
-
-    /// The dead-letter exchange's name for a work queue.
-    pub fn dead_letter_exchange_for(queue: &str) -> String {
-        format!("{queue}.dlx")
-    }
-
-    /// The default dead-letter queue's name for a work queue.
-    pub fn default_dead_letter_queue(queue: &str) -> String {
-        format!("{queue}.dead-letter")
     }
 
     /// Checks what the broker would refuse later with a less helpful message.
@@ -83,20 +97,6 @@ impl WorkQueue {
         }
         if self.delivery_limit == Some(0) {
             return Err("--delivery-limit must be at least 1".to_owned());
-        }
-        if let Some(dead_letter) = &self.dead_letter {
-            for name in [&dead_letter.exchange, &dead_letter.queue] {
-                if name.len() > MAX_NAME {
-                    return Err(format!(
-                        "dead-letter name {name:?} is {} bytes; AMQP allows at most {MAX_NAME} \
-                         (use a shorter queue name or --dead-letter-queue)",
-                        name.len()
-                    ));
-                }
-            }
-            if dead_letter.queue == self.name {
-                return Err("the dead-letter queue must not be the work queue itself".to_owned());
-            }
         }
         Ok(())
     }
@@ -117,7 +117,7 @@ impl WorkQueue {
             insert(
                 &mut arguments,
                 "x-dead-letter-exchange",
-                FieldValue::from(dead_letter.exchange.as_str()),
+                FieldValue::from(dead_letter.exchange.as_str().to_owned()),
             );
         }
         arguments
@@ -127,28 +127,29 @@ impl WorkQueue {
     pub fn topology(&self) -> Topology {
         let mut topology = Topology::default();
         if let Some(dead_letter) = &self.dead_letter {
-            topology.exchanges.push(ExchangeSpec {
-                name: dead_letter.exchange.clone(),
-                kind: "fanout".to_owned(),
-                durable: true,
-            });
+            topology.exchanges.push(ExchangeSpec::durable(
+                dead_letter.exchange.clone(),
+                ExchangeKind::Fanout,
+            ));
             // A plain classic queue whatever the work queue's type, so that
             // `playground consume --queue <queue>.dead-letter` can read it with default options.
-            topology.queues.push(QueueSpec::durable(&dead_letter.queue));
+            topology
+                .queues
+                .push(QueueSpec::durable(dead_letter.queue.clone()));
             topology.bindings.push(BindingSpec {
-                queue: dead_letter.queue.clone(),
+                queue: BoundQueue::Named(dead_letter.queue.clone()),
                 exchange: dead_letter.exchange.clone(),
-                routing_key: String::new(),
+                routing_key: RoutingKey::empty(),
             });
         }
-        let mut queue = QueueSpec::durable(&self.name);
+        let mut queue = QueueSpec::durable(self.name.clone());
         queue.arguments = self.arguments();
         topology.queues.push(queue);
         topology.queue_mismatch_hint = Some(format!(
             "Every producer and consumer of {:?} must use the same --queue-type, --dead-letter and \
              --delivery-limit (env QUEUE_TYPE, DEAD_LETTER, DELIVERY_LIMIT); this role declares it \
              as {}",
-            self.name,
+            self.name.as_str(),
             self.describe()
         ));
         topology
@@ -183,9 +184,13 @@ mod tests {
         ShortStr::try_from(k).unwrap()
     }
 
+    fn name(queue: &str) -> QueueName {
+        QueueName::parse(queue).unwrap()
+    }
+
     #[test]
     fn the_default_declares_no_arguments_like_the_node_services() {
-        let queue = WorkQueue::classic("hello-world-queue");
+        let queue = WorkQueue::classic(name("hello-world-queue"));
         assert_eq!(queue.arguments(), FieldTable::new());
         let topology = queue.topology();
         assert!(topology.exchanges.is_empty() && topology.bindings.is_empty());
@@ -196,12 +201,9 @@ mod tests {
     #[test]
     fn quorum_with_dead_letters_declares_everything_it_needs() {
         let queue = WorkQueue {
-            name: "jobs".to_owned(),
+            name: name("jobs"),
             queue_type: QueueType::Quorum,
-            dead_letter: Some(DeadLetter {
-                exchange: WorkQueue::dead_letter_exchange_for("jobs"),
-                queue: WorkQueue::default_dead_letter_queue("jobs"),
-            }),
+            dead_letter: Some(DeadLetter::for_queue(&name("jobs"), None).unwrap()),
             delivery_limit: Some(5),
         };
         queue.validate().unwrap();
@@ -219,17 +221,30 @@ mod tests {
             Some(&FieldValue::from("jobs.dlx"))
         );
         let topology = queue.topology();
-        assert_eq!(topology.exchanges[0].name, "jobs.dlx");
-        assert_eq!(topology.queues[0].name, "jobs.dead-letter");
-        assert_eq!(topology.queues[1].name, "jobs");
-        assert_eq!(topology.bindings[0].queue, "jobs.dead-letter");
+        assert_eq!(topology.exchanges[0].name.as_str(), "jobs.dlx");
+        assert_eq!(topology.queues[0].name, Some(name("jobs.dead-letter")));
+        assert_eq!(topology.queues[1].name, Some(name("jobs")));
+        assert_eq!(
+            topology.bindings[0].queue,
+            BoundQueue::Named(name("jobs.dead-letter"))
+        );
         assert!(queue.describe().contains("delivery limit 5"));
     }
 
     #[test]
     fn a_delivery_limit_needs_a_quorum_queue() {
-        let mut queue = WorkQueue::classic("q");
+        let mut queue = WorkQueue::classic(name("q"));
         queue.delivery_limit = Some(3);
         assert!(queue.validate().unwrap_err().contains("quorum"));
+    }
+
+    #[test]
+    fn dead_letter_names_must_fit_and_differ_from_the_work_queue() {
+        let long = name(&"q".repeat(250));
+        assert!(DeadLetter::for_queue(&long, None)
+            .unwrap_err()
+            .contains("--dead-letter-queue"));
+        assert!(DeadLetter::for_queue(&long, Some(name("dlq"))).is_ok());
+        assert!(DeadLetter::for_queue(&name("q"), Some(name("q"))).is_err());
     }
 }

@@ -1,34 +1,28 @@
-//! JSON responses and the error enum every handler returns, mapped to status codes in one place.
+//! JSON responses, and the error enum every handler returns, mapped to status codes in one place.
 
-use std::convert::Infallible;
-
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE};
-use hyper::{Response, StatusCode};
+use axum::body::Body;
+use axum::http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// Every response of this crate: a complete body, or a stream (the console's Server-Sent Events).
-pub type HttpResponse = Response<BoxBody<Bytes, Infallible>>;
+/// A JSON response with `status`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    full_response(status, "application/json", body.to_string())
+}
 
-/// A response with a complete body.
+/// A response with a complete body of `content_type`.
 pub fn full_response(
     status: StatusCode,
     content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> HttpResponse {
-    let mut response = Response::new(Full::new(body.into()).boxed());
+    body: impl Into<Body>,
+) -> Response {
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
-}
-
-/// A JSON response with `status`.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
-    full_response(status, "application/json", body.to_string())
 }
 
 /// What went wrong with a request, as the client should learn it: `{"error":…,"message":…}`.
@@ -54,7 +48,7 @@ pub enum ApiError {
     MethodNotAllowed {
         method: String,
         path: String,
-        allow: &'static str,
+        allow: String,
     },
     /// The broker is unreachable or the connection dropped: 503, retry later.
     #[error("{0}")]
@@ -96,7 +90,7 @@ impl ApiError {
 
     /// The response with `message` replaced and `extra` fields added (e.g. how much of a burst
     /// was confirmed before it failed).
-    pub fn into_response_with(self, message: String, extra: serde_json::Value) -> HttpResponse {
+    pub fn into_response_with(self, message: String, extra: serde_json::Value) -> Response {
         let (status, title) = self.status_and_title();
         let mut body = json!({ "error": title, "message": message });
         if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
@@ -107,13 +101,8 @@ impl ApiError {
         response
     }
 
-    /// The response the client gets.
-    pub fn into_response(self) -> HttpResponse {
-        let message = self.to_string();
-        self.into_response_with(message, serde_json::Value::Null)
-    }
-
-    fn add_headers(&self, response: &mut HttpResponse) {
+    fn add_headers(&self, response: &mut Response) {
+        let headers = response.headers_mut();
         match self {
             // Answered before the body was read (or while it was): the rest of it is still on
             // the connection, so it cannot carry another request. Say so, or a keep-alive client
@@ -121,21 +110,24 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType(_)
             | ApiError::HeadersTooLarge { .. } => {
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             ApiError::MethodNotAllowed { allow, .. } => {
-                response
-                    .headers_mut()
-                    .insert(ALLOW, HeaderValue::from_static(allow));
+                if let Ok(allow) = HeaderValue::from_str(allow) {
+                    headers.insert(ALLOW, allow);
+                }
             }
             ApiError::BrokerUnavailable(_) => {
-                response
-                    .headers_mut()
-                    .insert("retry-after", HeaderValue::from_static("1"));
+                headers.insert("retry-after", HeaderValue::from_static("1"));
             }
             _ => {}
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        self.into_response_with(message, serde_json::Value::Null)
     }
 }

@@ -1,25 +1,29 @@
-//! `/health` (liveness) and `/ready` (readiness), with the Node services' JSON shape.
+//! `/health` (liveness), `/ready` (readiness) and `/metrics`, with the Node services' JSON shape.
 //!
-//! `/health` is always 200: a liveness probe must not restart a pod because the broker is away,
-//! which would only add a restart storm to an outage. `/ready` is 503 while the broker connection
-//! is down (or the role is draining), so Kubernetes stops sending traffic to that replica.
+//! `/health` is 200 whatever the broker does: a liveness probe must not restart a pod because the
+//! broker is away, which would only add a restart storm to an outage. It turns 503 only when the
+//! process itself is broken (a task panicked), which a restart does fix. `/ready` is 503 while the
+//! broker connection is down (or the role is draining), so Kubernetes stops sending traffic to that
+//! replica.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::{Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
 use serde_json::json;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-use tracing::info;
 
-use super::error::{json_response, ApiError, HttpResponse};
-use super::server;
-use crate::amqp::{stall, ConnectionState};
+use super::error::{full_response, json_response};
+use crate::amqp::stall::PublishStall;
+use crate::amqp::ConnectionState;
 use crate::message::rfc3339_now;
-use crate::metrics::metrics;
+use crate::metrics::Metrics;
+use crate::shutdown;
 
 /// What the health endpoints report, shared by a role and its HTTP server.
 #[derive(Clone)]
@@ -31,36 +35,46 @@ pub struct Health {
     /// Set by the role when it is ready beyond the connection (a consumer that is consuming);
     /// cleared when it starts draining on shutdown.
     role_ready: Arc<AtomicBool>,
-    /// The role publishes: a broker that stopped confirming (resource alarm) makes it unready.
-    publishes: bool,
+    /// For a role that publishes: a broker that stopped confirming (resource alarm) makes it
+    /// unready.
+    publishing: Option<Arc<PublishStall>>,
+}
+
+/// Whether a role is ready before it says so itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Ready whenever the connection is up (a producer).
+    WithTheConnection,
+    /// Ready only once the role calls [`Health::set_role_ready`] (a consumer, once consuming).
+    WhenTheRoleSaysSo,
 }
 
 impl Health {
-    /// Health for `role`, following `connection`; the role flag starts as `role_ready`.
+    /// Health for `role` (named `service`), following `connection`.
     pub fn new(
         role: &'static str,
         service: impl Into<String>,
         connection: watch::Receiver<ConnectionState>,
-        role_ready: bool,
+        readiness: Readiness,
     ) -> Self {
         Self {
             role,
             service: service.into(),
             started: Instant::now(),
             connection,
-            role_ready: Arc::new(AtomicBool::new(role_ready)),
-            publishes: false,
+            role_ready: Arc::new(AtomicBool::new(readiness == Readiness::WithTheConnection)),
+            publishing: None,
         }
     }
 
     /// Also report `blocked` (and not ready) while the broker is not confirming publishes.
-    pub fn watching_publishes(mut self) -> Self {
-        self.publishes = true;
+    pub fn watching_publishes(mut self, stall: Arc<PublishStall>) -> Self {
+        self.publishing = Some(stall);
         self
     }
 
     fn blocked(&self) -> bool {
-        self.publishes && stall::publishing_stalled()
+        self.publishing.as_ref().is_some_and(|s| s.is_stalled())
     }
 
     /// Marks the role ready or not (consuming, draining).
@@ -73,12 +87,14 @@ impl Health {
         self.connection.borrow().is_connected()
             && self.role_ready.load(Ordering::SeqCst)
             && !self.blocked()
+            && shutdown::panicked().is_none()
     }
 
     fn body(&self) -> serde_json::Value {
         let state = self.connection.borrow().clone();
+        let panic = shutdown::panicked();
         let mut body = json!({
-            "status": "healthy",
+            "status": if panic.is_some() { "unhealthy" } else { "healthy" },
             "uptime": self.started.elapsed().as_secs_f64(),
             "rabbitmq": if state.is_connected() { "connected" } else { "disconnected" },
             "service": self.service,
@@ -86,10 +102,13 @@ impl Health {
             "ready": self.is_ready(),
             "timestamp": rfc3339_now(),
         });
+        if let Some(panic) = panic {
+            body["error"] = json!(format!("a task panicked, the process is stopping: {panic}"));
+        }
         if let Some(error) = state.last_error() {
             body["last_error"] = json!(error);
         }
-        if self.publishes {
+        if self.publishing.is_some() {
             let blocked = self.blocked();
             body["blocked"] = json!(blocked);
             if blocked {
@@ -102,13 +121,17 @@ impl Health {
         body
     }
 
-    /// `GET /health`: always 200.
-    pub fn health(&self) -> HttpResponse {
-        json_response(StatusCode::OK, &self.body())
+    /// `GET /health`: 200 unless the process is broken.
+    pub fn health(&self) -> Response {
+        let status = match shutdown::panicked() {
+            Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+            None => StatusCode::OK,
+        };
+        json_response(status, &self.body())
     }
 
     /// `GET /ready`: 200 when ready, 503 otherwise, same body.
-    pub fn ready(&self) -> HttpResponse {
+    pub fn ready(&self) -> Response {
         let status = if self.is_ready() {
             StatusCode::OK
         } else {
@@ -118,90 +141,65 @@ impl Health {
     }
 }
 
-/// Serves `/health` and `/ready` on their own port, for roles without an HTTP server of their own
-/// (consumers, subscribers), until `stop`. Fails only if the address cannot be bound.
-pub async fn spawn_health_server(
-    addr: SocketAddr,
+/// The state of the health routes.
+#[derive(Clone)]
+struct Probes {
     health: Health,
-    stop: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let listener = server::bind(addr).await?;
-    let local = listener.local_addr()?;
-    info!(addr = %local, port = local.port(), "health endpoints listening");
-    Ok(tokio::spawn(server::serve(
-        listener,
-        move |request| {
-            let health = health.clone();
-            async move {
-                let started = std::time::Instant::now();
-                let (method, path) = (request.method(), request.uri().path());
-                let response = health_routes(&health, method, path);
-                let route = match path {
-                    "/health" | "/ready" | "/metrics" => path,
-                    _ => "other",
-                };
-                metrics().request(
-                    route,
-                    method.as_str(),
-                    response.status().as_u16(),
-                    started.elapsed(),
-                );
-                response
-            }
-        },
-        stop,
-        std::time::Duration::from_secs(1),
-    )))
+    metrics: Arc<Metrics>,
+}
+
+/// `/health`, `/ready` and `/metrics` (GET and HEAD), for any role's server.
+pub fn routes(health: Health, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/health",
+            get(|State(p): State<Probes>| async move { p.health.health() }),
+        )
+        .route(
+            "/ready",
+            get(|State(p): State<Probes>| async move { p.health.ready() }),
+        )
+        .route(
+            "/metrics",
+            get(|State(p): State<Probes>| async move { metrics_response(&p.metrics) }),
+        )
+        .with_state(Probes { health, metrics })
 }
 
 /// `GET /metrics`: the Prometheus text format.
-pub fn metrics_response() -> HttpResponse {
-    super::error::full_response(
+fn metrics_response(metrics: &Metrics) -> Response {
+    full_response(
         StatusCode::OK,
         "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        metrics().render(),
+        metrics.render(),
     )
-}
-
-fn health_routes(health: &Health, method: &Method, path: &str) -> HttpResponse {
-    match (method, path) {
-        (&Method::GET | &Method::HEAD, "/health") => health.health(),
-        (&Method::GET | &Method::HEAD, "/ready") => health.ready(),
-        (&Method::GET | &Method::HEAD, "/metrics") => metrics_response(),
-        (_, "/health" | "/ready" | "/metrics") => ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            path: path.to_owned(),
-            allow: "GET, HEAD",
-        }
-        .into_response(),
-        _ => ApiError::NotFound {
-            method: method.to_string(),
-            path: path.to_owned(),
-        }
-        .into_response(),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::amqp::ConnectionState;
 
     #[test]
-    fn unknown_routes_are_json_404s() {
-        let (_tx, rx) = watch::channel(ConnectionState::Connected);
-        let health = Health::new("consume", "h", rx, true);
-        assert_eq!(
-            health_routes(&health, &Method::GET, "/nope").status(),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            health_routes(&health, &Method::POST, "/ready").status(),
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-        assert_eq!(
-            health_routes(&health, &Method::GET, "/ready").status(),
-            StatusCode::OK
-        );
+    fn readiness_follows_the_connection_and_the_role() {
+        let (tx, rx) = watch::channel(ConnectionState::Connected);
+        let health = Health::new("consume", "h", rx, Readiness::WhenTheRoleSaysSo);
+        assert!(!health.is_ready(), "not before the role says so");
+        health.set_role_ready(true);
+        assert!(health.is_ready());
+        tx.send_replace(ConnectionState::Closed);
+        assert!(!health.is_ready());
+        assert_eq!(health.body()["rabbitmq"], "disconnected");
+        let stall = Arc::new(PublishStall::default());
+        let producer = Health::new(
+            "produce-server",
+            "p",
+            watch::channel(ConnectionState::Connected).1,
+            Readiness::WithTheConnection,
+        )
+        .watching_publishes(stall.clone());
+        assert!(producer.is_ready());
+        stall.confirm_timed_out();
+        assert!(!producer.is_ready());
+        assert_eq!(producer.body()["blocked"], true);
     }
 }

@@ -1,12 +1,49 @@
-//! The small HTTP layer shared by roles: a hyper server with graceful shutdown, JSON responses
-//! and errors, and the health/readiness endpoints every role serves.
+//! The HTTP layer shared by roles, on axum over hyper: the server with graceful shutdown and a
+//! header timeout ([`server`]), request observation and JSON 404/405s ([`observe`]), the JSON body
+//! extractor ([`json_body`]), JSON errors ([`error`]), and `/health`, `/ready` and `/metrics`
+//! ([`health`]).
 //!
 //! It knows the connection state (to report it) but nothing of any role.
 
 pub mod error;
 pub mod health;
+pub mod json_body;
+pub mod observe;
 pub mod server;
 
-pub use error::{full_response, json_response, ApiError, HttpResponse};
-pub use health::{metrics_response, spawn_health_server, Health};
-pub use server::serve;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+pub use error::{full_response, json_response, ApiError};
+pub use health::{Health, Readiness};
+pub use json_body::{BodyLimit, JsonBody};
+pub use server::{Listen, PortChoice};
+
+use crate::metrics::Metrics;
+
+/// Serves `/health`, `/ready` and `/metrics` on their own port, for roles without an HTTP server
+/// of their own (consumers, subscribers), until `stop`, as a task of `tracker`. Fails only if the
+/// address cannot be bound.
+pub async fn spawn_probe_server(
+    listen: Listen,
+    health: Health,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<()> {
+    let listener = server::bind(listen).await?;
+    let local = listener.local_addr()?;
+    info!(addr = %local, port = local.port(), "health endpoints listening");
+    let router = observe::observed(health::routes(health, metrics.clone()), metrics);
+    tracker.spawn(server::serve(
+        listener,
+        router,
+        stop,
+        Duration::from_secs(1),
+    ));
+    Ok(())
+}

@@ -1,39 +1,95 @@
-//! A hyper HTTP/1.1 server that stops accepting on shutdown and lets in-flight requests finish.
+//! Serving a role's axum `Router` over hyper: stop accepting on shutdown, let in-flight requests
+//! finish for a grace period, and bound how long a client may take to send its headers.
+//!
+//! `axum::serve` would do the first two, but it builds hyper's connection without a timer, so it
+//! cannot time out a client that opens a connection and never finishes its headers; a handful of
+//! those would pin tasks and sockets forever. This loop is axum's documented "serve with hyper"
+//! shape with that one setting added.
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use anyhow::Context;
+use axum::Router;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::error::HttpResponse;
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `handler` on `listener` until `shutdown`; then stops accepting, lets open requests
+/// Whether a listening port was asked for or is the role's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortChoice {
+    /// Given by a flag or env var: if it is taken, that is the user's error to fix.
+    Explicit,
+    /// The role's default: if it is taken (a second worker on one machine, as the work-queue
+    /// tutorial has you start), a free port is used instead and logged.
+    Default,
+}
+
+/// Where a role listens, and which flag and env var set it (named in errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub choice: PortChoice,
+    /// `--port / PORT` or `--health-port / HEALTH_PORT`.
+    pub flag: &'static str,
+}
+
+/// Binds `listen`; a taken default port falls back to a free one (logged), a taken explicit one
+/// is an error that names the flag and says what to do.
+pub async fn bind(listen: Listen) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind(listen.addr).await {
+        Ok(listener) => Ok(listener),
+        Err(error)
+            if error.kind() == std::io::ErrorKind::AddrInUse
+                && listen.choice == PortChoice::Default =>
+        {
+            let free = SocketAddr::new(listen.addr.ip(), 0);
+            let listener = TcpListener::bind(free)
+                .await
+                .with_context(|| format!("cannot listen on {free}"))?;
+            let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+            warn!(
+                taken = listen.addr.port(),
+                port,
+                "the default port {} is taken (another instance on this machine?); listening on \
+                 {port} instead (set {} to choose, 0 for any free port)",
+                listen.addr.port(),
+                listen.flag
+            );
+            Ok(listener)
+        }
+        Err(error) => Err(anyhow::anyhow!(
+            "cannot listen on {} ({}): {error}. Choose another port{}",
+            listen.addr,
+            listen.flag,
+            match listen.flag {
+                f if f.starts_with("--health-port") => ", or 0 to turn the health endpoints off",
+                _ => ", or 0 for any free port",
+            }
+        )),
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown`; then stops accepting, lets open requests
 /// finish (for up to `grace`) and returns.
-pub async fn serve<H, F>(
+pub async fn serve(
     listener: TcpListener,
-    handler: H,
+    router: Router,
     shutdown: CancellationToken,
     grace: Duration,
-) where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = HttpResponse> + Send + 'static,
-{
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
-    // Bounds how long a client may take to send its headers, so idle sockets cannot pile up.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -46,11 +102,7 @@ pub async fn serve<H, F>(
                         continue;
                     }
                 };
-                let handler = handler.clone();
-                let service = service_fn(move |request| {
-                    let response = handler(request);
-                    async move { Ok::<_, Infallible>(response.await) }
-                });
+                let service = TowerToHyperService::new(router.clone());
                 let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
@@ -66,12 +118,4 @@ pub async fn serve<H, F>(
         _ = graceful.shutdown() => info!("HTTP server drained"),
         _ = tokio::time::sleep(grace) => warn!(grace = ?grace, "HTTP requests still open after the grace period; closing"),
     }
-}
-
-/// Binds `addr`, with an error that says which address could not be bound.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    use anyhow::Context;
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))
 }

@@ -3,19 +3,14 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::subscription::{self, Subscription};
-use crate::amqp::{AmqpOptions, ExchangeKind};
+use super::subscription::{self, Subscriber};
+use crate::amqp::{AmqpOptions, ExchangeKind, ExchangeName, RoutingKey};
 
 /// Settings of `fanout-sub`, built from its flags.
 #[derive(Debug, Clone)]
 pub struct FanoutSubConfig {
-    pub exchange: String,
-    /// Durable queue shared by the replicas; `None`: a private server-named queue per replica.
-    pub queue: Option<String>,
-    pub name: String,
-    pub prefetch: u16,
-    pub health_listen: Option<std::net::SocketAddr>,
-    pub pretty_bodies: bool,
+    pub exchange: ExchangeName,
+    pub subscriber: Subscriber,
 }
 
 /// Subscribes until `shutdown`.
@@ -24,17 +19,12 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let subscription = Subscription {
-        role: "fanout-sub",
-        name: config.name,
-        exchange: config.exchange,
-        kind: ExchangeKind::Fanout,
+    let subscription = config.subscriber.subscribe(
+        "fanout-sub",
+        config.exchange,
+        ExchangeKind::Fanout,
         // A fanout exchange ignores the key; one binding is enough.
-        patterns: vec![String::new()],
-        queue: config.queue,
-        prefetch: config.prefetch,
-        health_listen: config.health_listen,
-        pretty_bodies: config.pretty_bodies,
-    };
+        vec![RoutingKey::empty()],
+    );
     subscription::run(subscription, amqp, shutdown).await
 }

@@ -1,24 +1,30 @@
-//! One file per subcommand. Each role is `run(config, amqp, shutdown)`: it starts the shared
+//! One module per subcommand. Each role is `run(config, amqp, shutdown)`: it starts the shared
 //! connection manager with its own topology and channel settings, does its work until `shutdown`,
-//! drains, and closes. Roles depend on `amqp` and `http`, never on each other; `fanout-sub` and
-//! `topic-sub` are two faces of one engine, `subscription`.
+//! drains, and closes. Roles depend on `amqp` and `http`, never on each other.
+//!
+//! - [`produce_server`]: HTTP in, confirmed messages out (and the lab console);
+//! - [`consume`]: the work-queue worker;
+//! - [`send`]: the command-line publisher (the tutorial's `new_task`);
+//! - [`fanout_sub`], [`topic_sub`]: the pub/sub subscribers, two faces of one engine,
+//!   `subscription`;
+//! - [`perf`]: the load tool;
+//! - shared by them: [`snapshot`] (what each role tells the console), `body` (logging bodies).
 
-mod body;
+pub mod body;
 pub mod consume;
 pub mod fanout_sub;
 pub mod perf;
 pub mod produce_server;
 pub mod send;
 pub mod snapshot;
-mod subscription;
+pub mod subscription;
 pub mod topic_sub;
-
-pub(crate) use body::{render_body, render_parsed_body};
 
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::AmqpOptions;
+use crate::amqp::{AmqpOptions, QueueName, RoutingKey};
+use crate::http::Listen;
 
 /// The role chosen on the command line, with its settings.
 #[derive(Debug, Clone)]
@@ -31,27 +37,31 @@ pub enum Role {
     Perf(perf::PerfConfig),
 }
 
+/// The paths every role with health endpoints serves.
+const PROBE_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
+
 /// What the role would do, as JSON (for `--check-config`): its name, the port it serves HTTP on
 /// and the paths there, and its main settings. The password never appears.
 pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
-    let health_paths = ["/health", "/ready", "/metrics"];
+    let port = |listen: Option<Listen>| listen.map(|l| l.addr.port());
+    let queue = |queue: &Option<QueueName>| queue.as_ref().map(QueueName::to_string);
     let mut description = match role {
         Role::ProduceServer(c) => json!({
             "role": "produce-server",
-            "port": c.listen.port(),
-            "paths": ["/", "/health", "/ready", "/metrics", "/send-message", "/send-burst", "/publish"],
-            "queue": c.queue.name,
+            "port": c.listen.addr.port(),
+            "paths": produce_server_paths(amqp),
+            "queue": c.queue.name.as_str(),
             "queue_shape": c.queue.describe(),
-            "exchanges": [c.exchanges.topic, c.exchanges.direct, c.exchanges.fanout],
+            "exchanges": [c.exchanges.topic.as_str(), c.exchanges.direct.as_str(), c.exchanges.fanout.as_str()],
         }),
         Role::Consume(c) => json!({
             "role": "consume",
-            "port": c.health_listen.map(|a| a.port()),
-            "paths": health_paths,
-            "queue": c.queue.name,
+            "port": port(c.health_listen),
+            "paths": PROBE_PATHS,
+            "queue": c.queue.name.as_str(),
             "queue_shape": c.queue.describe(),
             "prefetch": c.prefetch,
-            "name": c.name,
+            "name": c.name.as_str(),
         }),
         Role::Send(c) => json!({
             "role": "send",
@@ -62,21 +72,21 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
         }),
         Role::FanoutSub(c) => json!({
             "role": "fanout-sub",
-            "port": c.health_listen.map(|a| a.port()),
-            "paths": health_paths,
-            "exchange": c.exchange,
-            "queue": c.queue,
-            "name": c.name,
+            "port": port(c.subscriber.health_listen),
+            "paths": PROBE_PATHS,
+            "exchange": c.exchange.as_str(),
+            "queue": queue(&c.subscriber.queue),
+            "name": c.subscriber.name.as_str(),
         }),
         Role::TopicSub(c) => json!({
             "role": "topic-sub",
-            "port": c.health_listen.map(|a| a.port()),
-            "paths": health_paths,
-            "exchange": c.exchange,
+            "port": port(c.subscriber.health_listen),
+            "paths": PROBE_PATHS,
+            "exchange": c.exchange.as_str(),
             "exchange_type": c.kind.as_str(),
-            "patterns": c.patterns,
-            "queue": c.queue,
-            "name": c.name,
+            "patterns": c.patterns.iter().map(RoutingKey::as_str).collect::<Vec<_>>(),
+            "queue": queue(&c.subscriber.queue),
+            "name": c.subscriber.name.as_str(),
         }),
         Role::Perf(c) => json!({
             "role": "perf",
@@ -84,11 +94,21 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "paths": [],
             "producers": c.producers,
             "consumers": c.consumers,
-            "http": c.http,
+            "http": c.http.as_ref().map(ToString::to_string),
         }),
     };
     description["amqp_url"] = json!(amqp.settings.redacted());
     description
+}
+
+/// The paths `produce-server` serves; `/events` only with the console on.
+fn produce_server_paths(amqp: &AmqpOptions) -> Vec<&'static str> {
+    let mut paths = vec!["/", "/health", "/ready", "/metrics"];
+    if amqp.snapshots.is_some() {
+        paths.push("/events");
+    }
+    paths.extend(["/send-message", "/send-burst", "/publish"]);
+    paths
 }
 
 /// Runs the chosen role until `shutdown`.

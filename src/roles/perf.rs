@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use amqprs::channel::{BasicAckArguments, ConsumerMessage, QueueDeleteArguments};
 use anyhow::Context;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -21,9 +20,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{
     consume_across_sessions, next_live_session, AmqpOptions, ChannelSetup, ConfirmedPublisher,
-    ConnectionManager, ConsumerEvent, OutgoingMessage, QueueSpec, QueueType, Session, Topology,
+    ConnectionManager, ConsumerEvent, ConsumerTag, Delivery, Destination, InstanceName,
+    OutgoingMessage, QueueName, QueueSpec, QueueType, Topology,
 };
 use crate::identity;
+use crate::metrics::Metrics;
+pub use http_load::send_message_uri;
 use stats::{Counters, Latency, Stats};
 
 /// Settings of `perf`, built from its flags.
@@ -34,12 +36,12 @@ pub struct PerfConfig {
     /// Messages per second per producer; 0 = as fast as possible.
     pub rate: f64,
     /// Unconfirmed publishes in flight per producer; 0 = no publisher confirms.
-    pub confirm: usize,
+    pub confirm: u16,
     /// Message body size in bytes (at least 8: the send time).
     pub size: usize,
     pub prefetch: u16,
     /// A named queue; `None` = a fresh queue deleted at the end.
-    pub queue: Option<String>,
+    pub queue: Option<QueueName>,
     pub queue_type: QueueType,
     pub persistent: bool,
     /// Stop after this long…
@@ -50,8 +52,8 @@ pub struct PerfConfig {
     pub work: Duration,
     /// Print the summary as JSON.
     pub json: bool,
-    /// Drive `produce-server` at this URL instead of publishing over AMQP.
-    pub http: Option<String>,
+    /// Drive `produce-server`'s `POST /send-message` at this URL instead of publishing over AMQP.
+    pub http: Option<hyper::Uri>,
     /// Concurrent keep-alive HTTP connections in `--http` mode.
     pub concurrency: usize,
 }
@@ -63,19 +65,25 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    crate::metrics::init("perf");
     let stats = Arc::new(Stats::new()?);
-    if let Some(url) = config.http.clone() {
-        return http_load::run(&config, &url, stats, shutdown).await;
+    if let Some(uri) = config.http.clone() {
+        return http_load::run(&config, uri, stats, shutdown).await;
     }
-    let queue = config
-        .queue
-        .clone()
-        .unwrap_or_else(|| format!("perf-{}", uuid::Uuid::new_v4().simple()));
+    let queue = match config.queue.clone() {
+        Some(queue) => queue,
+        None => QueueName::parse(format!("perf-{}", uuid::Uuid::new_v4().simple()))?,
+    };
     let topology = Topology {
         queues: vec![queue_spec(&config, &queue)],
         ..Topology::default()
     };
+    // perf measures the broker, not the console: no snapshots, no side channels.
+    let amqp = AmqpOptions {
+        snapshots: None,
+        ..amqp
+    };
+    let metrics = Arc::new(Metrics::new("perf"));
+    let app_id = InstanceName::parse("playground-perf")?;
 
     // Producers stop first; consumers keep taking what was published, then stop.
     let stop = CancellationToken::new();
@@ -83,14 +91,17 @@ pub async fn run(
     let mut managers = Vec::new();
     let mut tasks = JoinSet::new();
     for i in 0..config.consumers {
-        let manager = Arc::new(ConnectionManager::start(amqp.for_role(
-            identity::connection_name(&format!("perf consumer {i}")),
-            topology.clone(),
-            ChannelSetup {
-                confirms: false,
-                prefetch: Some(config.prefetch),
-            },
-        )));
+        let manager = Arc::new(ConnectionManager::start(
+            amqp.for_role(
+                identity::connection_name(&format!("perf consumer {i}")),
+                topology.clone(),
+                ChannelSetup {
+                    prefetch: Some(config.prefetch),
+                    ..ChannelSetup::default()
+                },
+            ),
+            metrics.clone(),
+        ));
         managers.push(manager.clone());
         let (stats, stop, queue, work) = (
             stats.clone(),
@@ -99,31 +110,31 @@ pub async fn run(
             config.work,
         );
         tasks.spawn(async move {
-            let tag = format!("perf-consumer-{i}-{}", std::process::id());
+            let tag = ConsumerTag::for_instance(&format!("perf-consumer-{i}"), std::process::id());
             let _ = consume_across_sessions(
                 &manager,
                 &tag,
                 &stop,
-                |_| queue.clone(),
+                |_| Some(queue.clone()),
                 |_: ConsumerEvent<'_>| {},
-                |session, delivery| {
-                    let stats = stats.clone();
-                    async move { receive(&stats, work, &session, delivery).await }
-                },
+                |delivery| receive(&stats, work, delivery),
             )
             .await;
         });
     }
     let mut producer_managers = Vec::new();
     for i in 0..config.producers {
-        producer_managers.push(Arc::new(ConnectionManager::start(amqp.for_role(
-            identity::connection_name(&format!("perf producer {i}")),
-            topology.clone(),
-            ChannelSetup {
-                confirms: config.confirm > 0,
-                prefetch: None,
-            },
-        ))));
+        producer_managers.push(Arc::new(ConnectionManager::start(
+            amqp.for_role(
+                identity::connection_name(&format!("perf producer {i}")),
+                topology.clone(),
+                ChannelSetup {
+                    confirms: config.confirm > 0,
+                    ..ChannelSetup::default()
+                },
+            ),
+            metrics.clone(),
+        )));
     }
     // Everyone connected (and the queue declared) before the clock starts.
     for manager in managers.iter().chain(&producer_managers) {
@@ -157,10 +168,11 @@ pub async fn run(
     let started = Instant::now();
     let mut producers = JoinSet::new();
     for manager in &producer_managers {
+        let publisher = ConfirmedPublisher::new(manager, Duration::from_secs(10), app_id.clone());
         producers.spawn(produce(
             config.clone(),
             queue.clone(),
-            manager.clone(),
+            publisher,
             stats.clone(),
             stop.clone(),
         ));
@@ -220,10 +232,7 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     if config.queue.is_none() {
         if let Some(session) = managers.first().and_then(|m| m.current()) {
-            let _ = session
-                .channel()
-                .queue_delete(QueueDeleteArguments::new(&queue))
-                .await;
+            let _ = session.delete_queue(&queue).await;
         }
     }
     for manager in &managers {
@@ -260,8 +269,8 @@ async fn run_until(
 
 /// The queue to declare: a fresh classic one disappears with its last consumer (and is deleted
 /// at the end anyway); a quorum queue must be durable.
-fn queue_spec(config: &PerfConfig, queue: &str) -> QueueSpec {
-    let mut spec = QueueSpec::durable(queue);
+fn queue_spec(config: &PerfConfig, queue: &QueueName) -> QueueSpec {
+    let mut spec = QueueSpec::durable(queue.clone());
     if config.queue.is_none() && config.queue_type == QueueType::Classic {
         spec.durable = false;
         spec.auto_delete = true;
@@ -286,23 +295,20 @@ fn now_nanos() -> u64 {
 /// publishes awaiting their confirm.
 async fn produce(
     config: PerfConfig,
-    queue: String,
-    manager: Arc<ConnectionManager>,
+    queue: QueueName,
+    publisher: ConfirmedPublisher,
     stats: Arc<Stats>,
     stop: CancellationToken,
 ) {
-    let publisher = Arc::new(ConfirmedPublisher::new(
-        manager.sessions(),
-        Duration::from_secs(10),
-        "playground-perf",
-    ));
-    let window = Arc::new(Semaphore::new(config.confirm.max(1)));
+    let window = Arc::new(Semaphore::new(usize::from(config.confirm.max(1))));
     let started = tokio::time::Instant::now();
     let mut sent = 0u64;
     let mut confirms = JoinSet::new();
     while !stop.is_cancelled() && config.count.is_none_or(|count| sent < count) {
         if config.rate > 0.0 {
-            let due = started + Duration::from_secs_f64(sent as f64 / config.rate);
+            let offset =
+                Duration::try_from_secs_f64(sent as f64 / config.rate).unwrap_or(Duration::MAX);
+            let due = started.checked_add(offset).unwrap_or(started);
             tokio::select! {
                 _ = tokio::time::sleep_until(due) => {}
                 _ = stop.cancelled() => break,
@@ -311,8 +317,7 @@ async fn produce(
         let mut body = vec![0u8; config.size.max(8)];
         body[..8].copy_from_slice(&now_nanos().to_le_bytes());
         let message = OutgoingMessage {
-            exchange: String::new(),
-            routing_key: queue.clone(),
+            destination: Destination::Queue(queue.clone()),
             body,
             message_id: String::new(),
             timestamp: 0,
@@ -365,24 +370,16 @@ async fn produce(
 }
 
 /// One delivery: latency from the embedded send time, optional work, ack.
-async fn receive(stats: &Stats, work: Duration, session: &Session, delivery: ConsumerMessage) {
-    let (Some(deliver), Some(content)) = (delivery.deliver, delivery.content) else {
-        return;
-    };
-    if let Some(sent) = content.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+async fn receive(stats: &Stats, work: Duration, delivery: Delivery) {
+    let body = delivery.body();
+    if let Some(sent) = body.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
         let sent = u64::from_le_bytes(sent);
         stats.record(Duration::from_nanos(now_nanos().saturating_sub(sent)));
     }
     if !work.is_zero() {
         tokio::time::sleep(work).await;
     }
-    if !session.is_ended()
-        && session
-            .channel()
-            .basic_ack(BasicAckArguments::new(deliver.delivery_tag(), false))
-            .await
-            .is_ok()
-    {
+    if delivery.ack().await.is_ok() {
         stats.received.fetch_add(1, Ordering::Relaxed);
     }
 }

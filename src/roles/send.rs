@@ -12,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::amqp::{
-    next_live_session, publish_burst, AmqpOptions, BurstItem, ChannelSetup, ConfirmedPublisher,
-    ConnectionManager, ExchangeKind, LabExchanges, OutgoingMessage, PublishError, Topology,
-    WorkQueue, BURST_WINDOW,
+    next_live_session, publish_burst, AmqpOptions, BurstItem, Cause, ChannelSetup,
+    ConfirmedPublisher, ConnectionManager, ConnectionState, Destination, ExchangeKind,
+    InstanceName, LabExchanges, OutgoingMessage, PublishError, RoutingKey, Topology, WorkQueue,
+    BURST_WINDOW,
 };
 use crate::identity;
 use crate::message::{numbered_text, unix_seconds_now, Envelope};
+use crate::metrics::Metrics;
 
 /// Where `send` publishes.
 #[derive(Debug, Clone)]
@@ -29,7 +31,7 @@ pub enum SendTarget {
     Exchange {
         exchanges: LabExchanges,
         kind: ExchangeKind,
-        routing_key: String,
+        routing_key: RoutingKey,
     },
 }
 
@@ -45,15 +47,15 @@ impl SendTarget {
         }
     }
 
-    /// `(exchange, routing key)` of every message.
-    fn address(&self) -> (String, String) {
+    /// Where every message goes.
+    fn destination(&self) -> Destination {
         match self {
-            SendTarget::Queue(queue) => (String::new(), queue.name.clone()),
+            SendTarget::Queue(queue) => Destination::Queue(queue.name.clone()),
             SendTarget::Exchange {
                 exchanges,
                 kind,
                 routing_key,
-            } => (exchanges.name_of(*kind).to_owned(), routing_key.clone()),
+            } => Destination::Exchange(exchanges.name_of(*kind).clone(), routing_key.clone()),
         }
     }
 
@@ -66,9 +68,10 @@ impl SendTarget {
                 kind,
                 routing_key,
             } => format!(
-                "{} exchange {} with key {routing_key:?}",
+                "{} exchange {} with key {:?}",
                 kind.as_str(),
-                exchanges.name_of(*kind)
+                exchanges.name_of(*kind),
+                routing_key.as_str()
             ),
         }
     }
@@ -82,7 +85,7 @@ pub struct SendConfig {
     pub count: u64,
     /// One summary line instead of a line per message.
     pub quiet: bool,
-    pub service_name: String,
+    pub service_name: InstanceName,
     /// Bound on each message's confirm.
     pub publish_timeout: Duration,
     /// How long to wait for the first connection before giving up.
@@ -98,15 +101,17 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    crate::metrics::init("send");
-    let manager = Arc::new(ConnectionManager::start(amqp.for_role(
-        identity::connection_name("send"),
-        config.target.topology(),
-        ChannelSetup {
-            confirms: true,
-            prefetch: None,
-        },
-    )));
+    let manager = Arc::new(ConnectionManager::start(
+        amqp.for_role(
+            identity::connection_name("send"),
+            config.target.topology(),
+            ChannelSetup {
+                confirms: true,
+                ..ChannelSetup::default()
+            },
+        ),
+        Arc::new(Metrics::new("send")),
+    ));
     let result = send_all(&config, &manager, &amqp, &shutdown).await;
     manager.close().await;
     result
@@ -126,39 +131,39 @@ async fn send_all(
                     anyhow::bail!(error);
                 }
             }
-            connected.ok().flatten().with_context(|| format!(
-                "could not reach RabbitMQ at {} within {}: {}",
-                amqp.settings,
-                humantime::format_duration(config.connect_wait),
-                manager.state().borrow().last_error().unwrap_or("no answer"),
-            ))?;
+            connected.ok().flatten().with_context(|| not_connected(manager, amqp, config.connect_wait))?;
         }
         error = manager.failed() => anyhow::bail!(error),
+        // A command-line tool need not wait out a refusal: a person is there to fix it.
+        () = refused(manager) => {
+            anyhow::bail!(not_connected(manager, amqp, config.connect_wait))
+        }
         _ = shutdown.cancelled() => anyhow::bail!("interrupted before connecting; nothing was sent"),
     }
     let destination = config.target.describe();
     info!(to = %destination, count = config.count, "sending");
 
     let publisher = Arc::new(ConfirmedPublisher::new(
-        manager.sessions(),
+        manager,
         config.publish_timeout,
         config.service_name.clone(),
     ));
-    let (exchange, routing_key) = config.target.address();
-    let to_exchange = !exchange.is_empty();
+    let address = config.target.destination();
+    let routing_key = match &address {
+        Destination::Exchange(_, key) => Some(key.as_str().to_owned()),
+        Destination::Queue(_) => None,
+    };
+    let to_exchange = routing_key.is_some();
     let burst_id = uuid::Uuid::new_v4().to_string();
+    let service = config.service_name.as_str();
     let make = |seq| {
-        let mut envelope =
-            Envelope::numbered(&config.text, seq, config.count, &config.service_name);
+        let mut envelope = Envelope::numbered(&config.text, seq, config.count, service);
         if config.count > 1 {
             envelope.burst = Some(burst_id.clone());
         }
-        if to_exchange {
-            envelope.routing_key = Some(routing_key.clone());
-        }
+        envelope.routing_key.clone_from(&routing_key);
         OutgoingMessage {
-            exchange: exchange.clone(),
-            routing_key: routing_key.clone(),
+            destination: address.clone(),
             body: envelope.to_json(),
             message_id: envelope.id.clone(),
             timestamp: unix_seconds_now(),
@@ -226,5 +231,44 @@ async fn send_all(
             config.count - report.confirmed,
             config.count
         ),
+    }
+}
+
+/// Resolves once the broker has answered a connection attempt with a refusal it retries (a
+/// login, a vhost; a refusal for good is `manager.failed()`'s).
+async fn refused(manager: &ConnectionManager) {
+    let mut state = manager.state();
+    let retried_refusal = |s: &ConnectionState| {
+        matches!(
+            s,
+            ConnectionState::Disconnected {
+                cause: Cause::Refused,
+                ..
+            }
+        )
+    };
+    while !retried_refusal(&state.borrow_and_update()) {
+        if state.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Why `send` gave up waiting for a connection: the broker answered and refused, or nothing
+/// answered — two different things to fix.
+fn not_connected(manager: &ConnectionManager, amqp: &AmqpOptions, waited: Duration) -> String {
+    let state = manager.state().borrow().clone();
+    let error = state.last_error().unwrap_or("no answer");
+    if state.was_refused() {
+        format!(
+            "RabbitMQ at {} refused the connection: {error}",
+            amqp.settings
+        )
+    } else {
+        format!(
+            "could not reach RabbitMQ at {} within {}: {error}",
+            amqp.settings,
+            humantime::format_duration(waited),
+        )
     }
 }

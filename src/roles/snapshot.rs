@@ -2,23 +2,23 @@
 //! is and what it did since the last one (counters, and the messages it handled), to a
 //! non-durable fanout exchange. produce-server's console aggregates them.
 //!
-//! It rides on the role's own connection manager and publisher, fire-and-forget: a snapshot that
-//! cannot be sent is dropped, and nothing here can slow or fail the role's real work. Like the
-//! metrics, the record of handled messages is process-wide (one role per process).
+//! It rides on the role's own connection, on the session's side channel, fire-and-forget: a
+//! snapshot that cannot be sent is dropped, and nothing here can slow, fail or take the confirm
+//! numbers of the role's real work (the side channel is never in confirm mode).
 
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use crate::amqp::{
-    ConfirmedPublisher, ConnectionState, ExchangeSpec, OutgoingMessage, Session, SnapshotSettings,
+    publish_fire_and_forget, ConnectionManager, Destination, ExchangeKind, ExchangeSpec,
+    InstanceName, OutgoingMessage, RoutingKey, SnapshotSettings,
 };
 use crate::message::{rfc3339_now, unix_seconds_now};
-use crate::metrics::metrics;
+use crate::metrics::{Metrics, RejectLabels};
 
 /// The most handled messages one snapshot lists; the rest are only counted (`cut`).
 pub const MAX_HANDLED: usize = 200;
@@ -92,41 +92,41 @@ pub struct Snapshot {
     pub sent_at: String,
 }
 
-#[derive(Default)]
-struct Recorder {
+/// The messages a role handled since its last snapshot; one per role, shared by its consumer
+/// and its snapshot task.
+#[derive(Debug, Default)]
+pub struct HandledLog {
+    state: Mutex<LogState>,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
     handled: Vec<Handled>,
     cut: u64,
     dead_lettered: u64,
 }
 
-fn recorder() -> &'static Mutex<Recorder> {
-    static RECORDER: OnceLock<Mutex<Recorder>> = OnceLock::new();
-    RECORDER.get_or_init(Mutex::default)
-}
-
-/// Notes a handled message for the next snapshot.
-pub fn record(handled: Handled) {
-    if let Ok(mut recorder) = recorder().lock() {
+impl HandledLog {
+    /// Notes a handled message for the next snapshot.
+    pub fn record(&self, handled: Handled) {
+        let mut log = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if handled.outcome == Outcome::DeadLettered {
-            recorder.dead_lettered += 1;
+            log.dead_lettered += 1;
         }
-        if recorder.handled.len() < MAX_HANDLED {
-            recorder.handled.push(handled);
+        if log.handled.len() < MAX_HANDLED {
+            log.handled.push(handled);
         } else {
-            recorder.cut += 1;
+            log.cut += 1;
         }
     }
-}
 
-/// The handled messages since the last call, and how many did not fit.
-fn take_handled() -> (Vec<Handled>, u64, u64) {
-    match recorder().lock() {
-        Ok(mut recorder) => {
-            let handled = std::mem::take(&mut recorder.handled);
-            let cut = std::mem::take(&mut recorder.cut);
-            (handled, cut, recorder.dead_lettered)
-        }
-        Err(_) => (Vec::new(), 0, 0),
+    /// The handled messages since the last call, how many did not fit, and the dead-lettered
+    /// total.
+    fn take(&self) -> (Vec<Handled>, u64, u64) {
+        let mut log = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let handled = std::mem::take(&mut log.handled);
+        let cut = std::mem::take(&mut log.cut);
+        (handled, cut, log.dead_lettered)
     }
 }
 
@@ -134,26 +134,32 @@ fn take_handled() -> (Vec<Handled>, u64, u64) {
 pub fn exchange_spec(settings: &SnapshotSettings) -> ExchangeSpec {
     ExchangeSpec {
         name: settings.exchange.clone(),
-        kind: "fanout".to_owned(),
+        kind: ExchangeKind::Fanout,
         durable: false,
     }
 }
 
-/// Publishes a snapshot every interval until `stop`.
+/// What a snapshot task reads from: the role's manager (connection state, side channel,
+/// metrics) and its log of handled messages.
+pub struct Source {
+    pub manager: Arc<ConnectionManager>,
+    pub handled: Arc<HandledLog>,
+}
+
+/// Publishes a snapshot every interval until `stop`, as a task of `tracker`.
 pub fn spawn(
     settings: SnapshotSettings,
     identity: Identity,
-    sessions: watch::Receiver<Option<Session>>,
-    state: watch::Receiver<ConnectionState>,
+    source: Source,
     stop: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let publisher = Arc::new(ConfirmedPublisher::new(
-        sessions,
-        Duration::from_secs(1),
-        "playground-telemetry",
-    ));
+    tracker: &TaskTracker,
+) {
     let process = format!("{}/{}", crate::identity::host_name(), std::process::id());
-    tokio::spawn(async move {
+    tracker.spawn(async move {
+        // The instance name was checked as an AMQP short string at start-up.
+        let Ok(app_id) = InstanceName::parse(identity.instance.clone()) else {
+            return;
+        };
         let mut ticker = tokio::time::interval(settings.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -161,32 +167,16 @@ pub fn spawn(
                 _ = ticker.tick() => {}
                 _ = stop.cancelled() => return,
             }
-            let (handled, cut, dead_lettered) = take_handled();
-            let m = metrics();
-            let rejected: u64 = ["true", "false"]
-                .iter()
-                .map(|requeue| {
-                    m.rejected
-                        .get_or_create(&crate::metrics::RejectLabels {
-                            requeue: (*requeue).to_owned(),
-                        })
-                        .get()
-                })
-                .sum();
+            let Some(session) = source.manager.current() else {
+                continue;
+            };
+            let (handled, cut, dead_lettered) = source.handled.take();
+            let state = source.manager.state().borrow().name().to_owned();
             let snapshot = Snapshot {
                 identity: identity.clone(),
                 process: process.clone(),
-                connection: state.borrow().name().to_owned(),
-                counters: SnapshotCounters {
-                    received: m.delivered.get(),
-                    acked: m.acked.get(),
-                    rejected,
-                    redelivered: m.redelivered.get(),
-                    dead_lettered,
-                    published: m.published.get(),
-                    confirmed: m.confirmed.get(),
-                    returned: m.returned.get(),
-                },
+                connection: state,
+                counters: counters(source.manager.metrics(), dead_lettered),
                 handled,
                 cut,
                 interval_ms: u64::try_from(settings.interval.as_millis()).unwrap_or(u64::MAX),
@@ -196,19 +186,42 @@ pub fn spawn(
                 continue;
             };
             let message = OutgoingMessage {
-                exchange: settings.exchange.clone(),
-                routing_key: String::new(),
+                destination: Destination::Exchange(settings.exchange.clone(), RoutingKey::empty()),
                 body,
                 message_id: uuid::Uuid::new_v4().to_string(),
                 timestamp: unix_seconds_now(),
                 persistent: false,
                 content_type: "application/json",
             };
-            if let Err(error) = publisher.publish_fire_and_forget(message).await {
+            if let Err(error) = publish_fire_and_forget(&session, message, &app_id).await {
                 debug!(%error, "snapshot not sent");
             }
         }
-    })
+    });
+}
+
+/// The role's counters since start, from its metrics.
+fn counters(m: &Metrics, dead_lettered: u64) -> SnapshotCounters {
+    let rejected: u64 = ["true", "false"]
+        .iter()
+        .map(|requeue| {
+            m.rejected
+                .get_or_create(&RejectLabels {
+                    requeue: (*requeue).to_owned(),
+                })
+                .get()
+        })
+        .sum();
+    SnapshotCounters {
+        received: m.delivered.get(),
+        acked: m.acked.get(),
+        rejected,
+        redelivered: m.redelivered.get(),
+        dead_lettered,
+        published: m.published.get(),
+        confirmed: m.confirmed.get(),
+        returned: m.returned.get(),
+    }
 }
 
 #[cfg(test)]
@@ -217,8 +230,9 @@ mod tests {
 
     #[test]
     fn handled_messages_are_bounded_and_counted() {
+        let log = HandledLog::default();
         for i in 0..(MAX_HANDLED + 5) {
-            record(Handled {
+            log.record(Handled {
                 message_id: i.to_string(),
                 seq: None,
                 burst: None,
@@ -227,9 +241,9 @@ mod tests {
                 outcome: Outcome::Acked,
             });
         }
-        let (handled, cut, _) = take_handled();
+        let (handled, cut, _) = log.take();
         assert_eq!(handled.len(), MAX_HANDLED);
         assert_eq!(cut, 5);
-        assert_eq!(take_handled().0.len(), 0, "taken once");
+        assert_eq!(log.take().0.len(), 0, "taken once");
     }
 }

@@ -9,76 +9,119 @@
 //! - named (`--queue`): durable and shared, so the replicas of one service compete for its
 //!   messages, and messages published while they were away wait for them.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use amqprs::channel::{BasicAckArguments, ConsumerMessage};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::amqp::{
-    consume_across_sessions, AmqpOptions, BindingSpec, ChannelSetup, ConnectionManager,
-    ConsumerEvent, ExchangeKind, ExchangeSpec, QueueSpec, Session, Topology,
+    consume_across_sessions, AmqpOptions, BindingSpec, BoundQueue, ChannelSetup, ConnectionManager,
+    ConsumerEvent, ConsumerTag, Delivery, ExchangeKind, ExchangeName, ExchangeSpec, InstanceName,
+    QueueName, QueueSpec, RoutingKey, Session, Topology,
 };
-use crate::http::{spawn_health_server, Health};
+use crate::http::{spawn_probe_server, Health, Listen, Readiness};
 use crate::identity;
-use crate::message::produced_at;
-use crate::metrics::{self, metrics};
-use crate::roles::render_body;
-use crate::roles::snapshot::{self, Handled, Identity, Outcome};
+use crate::message::EnvelopeView;
+use crate::metrics::Metrics;
+use crate::roles::body::{render_body, BodyStyle};
+use crate::roles::snapshot::{self, Handled, HandledLog, Identity, Outcome};
 
-/// One subscriber: what to bind, where, and how to report it.
+/// The settings every subscriber shares (`--queue`, `--name`, `--prefetch`, health, log style).
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub name: InstanceName,
+    /// A durable queue shared by the service's replicas; `None` for a server-named one.
+    pub queue: Option<QueueName>,
+    pub prefetch: u16,
+    pub health_listen: Option<Listen>,
+    pub body_style: BodyStyle,
+}
+
+impl Subscriber {
+    /// The subscription of `role` to `exchange` with `patterns`.
+    pub fn subscribe(
+        self,
+        role: &'static str,
+        exchange: ExchangeName,
+        kind: ExchangeKind,
+        patterns: Vec<RoutingKey>,
+    ) -> Subscription {
+        Subscription {
+            role,
+            name: self.name,
+            exchange,
+            kind,
+            patterns,
+            queue: self.queue,
+            prefetch: self.prefetch,
+            health_listen: self.health_listen,
+            body_style: self.body_style,
+        }
+    }
+}
+
+/// One subscription: what to bind, where, and how to report it.
 #[derive(Debug, Clone)]
 pub struct Subscription {
     /// `fanout-sub` or `topic-sub`, for logs, health and the connection name.
     pub role: &'static str,
     /// The service name in every log line (`logger-service`); the host name by default.
-    pub name: String,
-    pub exchange: String,
+    pub name: InstanceName,
+    pub exchange: ExchangeName,
     pub kind: ExchangeKind,
     /// Binding keys (validated); a fanout subscription has one empty key.
-    pub patterns: Vec<String>,
+    pub patterns: Vec<RoutingKey>,
     /// A durable queue shared by the service's replicas; `None` for a server-named one.
-    pub queue: Option<String>,
+    pub queue: Option<QueueName>,
     pub prefetch: u16,
-    pub health_listen: Option<SocketAddr>,
-    pub pretty_bodies: bool,
+    pub health_listen: Option<Listen>,
+    pub body_style: BodyStyle,
+}
+
+/// What each delivery is handled with.
+struct Handler<'a> {
+    subscription: &'a Subscription,
+    patterns: &'a str,
+    metrics: &'a Metrics,
+    handled: &'a HandledLog,
 }
 
 impl Subscription {
     /// The exchange, the queue and one binding per pattern, declared on every connect.
     fn topology(&self) -> Topology {
         let queue = match &self.queue {
-            Some(name) => QueueSpec::durable(name),
+            Some(name) => QueueSpec::durable(name.clone()),
             None => QueueSpec::server_named(),
         };
         let bindings = self
             .patterns
             .iter()
             .map(|pattern| BindingSpec {
-                // Empty: the queue just declared, whatever the broker named it.
-                queue: self.queue.clone().unwrap_or_default(),
+                queue: match &self.queue {
+                    Some(name) => BoundQueue::Named(name.clone()),
+                    // The queue just declared, whatever the broker named it.
+                    None => BoundQueue::LastDeclared,
+                },
                 exchange: self.exchange.clone(),
                 routing_key: pattern.clone(),
             })
             .collect();
         Topology {
-            exchanges: vec![ExchangeSpec {
-                name: self.exchange.clone(),
-                kind: self.kind.as_str().to_owned(),
-                durable: true,
-            }],
+            exchanges: vec![ExchangeSpec::durable(self.exchange.clone(), self.kind)],
             queues: vec![queue],
             bindings,
-            queue_mismatch_hint: self
-                .queue
-                .as_ref()
-                .map(|name| format!("{name:?} must be a plain durable queue for a subscriber")),
+            queue_mismatch_hint: self.queue.as_ref().map(|name| {
+                format!(
+                    "{:?} must be a plain durable queue for a subscriber",
+                    name.as_str()
+                )
+            }),
             exchange_mismatch_hint: Some(format!(
                 "An exchange keeps its type for good; this role declares {:?} as {}: subscribe \
                  to an exchange of that type (--exchange{})",
-                self.exchange,
+                self.exchange.as_str(),
                 self.kind.as_str(),
                 match self.kind {
                     ExchangeKind::Fanout => "",
@@ -92,7 +135,12 @@ impl Subscription {
     fn pattern_list(&self) -> String {
         match self.kind {
             ExchangeKind::Fanout => "(fanout: every message)".to_owned(),
-            _ => self.patterns.join(", "),
+            _ => self
+                .patterns
+                .iter()
+                .map(RoutingKey::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 }
@@ -104,48 +152,42 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    metrics::init(subscription.role);
+    let metrics = Arc::new(Metrics::new(subscription.role));
     let mut topology = subscription.topology();
     topology
         .exchanges
         .extend(amqp.snapshots.as_ref().map(snapshot::exchange_spec));
-    let manager = Arc::new(ConnectionManager::start(amqp.for_role(
-        identity::connection_name(subscription.role),
-        topology,
-        ChannelSetup {
-            confirms: false,
-            prefetch: Some(subscription.prefetch),
-        },
-    )));
+    let manager = Arc::new(ConnectionManager::start(
+        amqp.for_role(
+            identity::connection_name(subscription.role),
+            topology,
+            ChannelSetup {
+                prefetch: Some(subscription.prefetch),
+                ..ChannelSetup::default()
+            },
+        ),
+        metrics.clone(),
+    ));
     let health = Health::new(
         subscription.role,
-        subscription.name.clone(),
+        subscription.name.as_str(),
         manager.state(),
-        false,
+        Readiness::WhenTheRoleSaysSo,
     );
-    let health_stop = CancellationToken::new();
-    let health_server = match subscription.health_listen {
-        Some(addr) => Some(spawn_health_server(addr, health.clone(), health_stop.clone()).await?),
-        None => None,
-    };
+    let background = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    if let Some(listen) = subscription.health_listen {
+        let (health, metrics) = (health.clone(), metrics.clone());
+        spawn_probe_server(listen, health, metrics, background.clone(), &tasks).await?;
+    }
+    let handled = Arc::new(HandledLog::default());
     if let Some(settings) = amqp.snapshots.clone() {
-        snapshot::spawn(
-            settings,
-            Identity {
-                role: subscription.role.to_owned(),
-                instance: subscription.name.clone(),
-                queue: subscription.queue.clone(),
-                prefetch: Some(subscription.prefetch),
-                exchange: Some(subscription.exchange.clone()),
-                patterns: match subscription.kind {
-                    ExchangeKind::Fanout => Vec::new(),
-                    _ => subscription.patterns.clone(),
-                },
-            },
-            manager.sessions(),
-            manager.state(),
-            health_stop.clone(),
-        );
+        let source = snapshot::Source {
+            manager: manager.clone(),
+            handled: handled.clone(),
+        };
+        let identity = identity_of(&subscription);
+        snapshot::spawn(settings, identity, source, background.clone(), &tasks);
     }
     let patterns = subscription.pattern_list();
     info!(
@@ -153,17 +195,23 @@ pub async fn run(
         exchange = %subscription.exchange,
         exchange_type = subscription.kind.as_str(),
         patterns = %patterns,
-        queue = subscription.queue.as_deref().unwrap_or("(server-named, exclusive)"),
+        queue = subscription.queue.as_ref().map_or("(server-named, exclusive)", QueueName::as_str),
         prefetch = subscription.prefetch,
         url = %amqp.settings,
         "subscriber starting"
     );
-    let consumer_tag = format!("{}.{}", subscription.name, std::process::id());
+    let consumer_tag = ConsumerTag::for_instance(subscription.name.as_str(), std::process::id());
+    let handler = Handler {
+        subscription: &subscription,
+        patterns: &patterns,
+        metrics: &metrics,
+        handled: &handled,
+    };
     let result = consume_across_sessions(
         &manager,
         &consumer_tag,
         &shutdown,
-        |session| session.declared().last_queue_name(),
+        |session| session.declared().last_queue_name().cloned(),
         |event| match event {
             ConsumerEvent::Consuming { session, queue } => {
                 health.set_role_ready(true);
@@ -171,25 +219,45 @@ pub async fn run(
             }
             ConsumerEvent::Paused => health.set_role_ready(false),
         },
-        |session, delivery| {
-            let (subscription, patterns) = (&subscription, &patterns);
-            async move { handle_delivery(subscription, patterns, &session, delivery).await }
-        },
+        |delivery| handler.handle(delivery),
     )
     .await;
     health.set_role_ready(false);
+    background.cancel();
+    tasks.close();
+    tasks.wait().await;
     manager.close().await;
-    health_stop.cancel();
-    if let Some(server) = health_server {
-        let _ = server.await;
-    }
     result?;
     info!(subscriber = %subscription.name, "subscriber stopped");
     Ok(())
 }
 
+/// What the console shows of a subscriber.
+fn identity_of(subscription: &Subscription) -> Identity {
+    Identity {
+        role: subscription.role.to_owned(),
+        instance: subscription.name.to_string(),
+        queue: subscription.queue.as_ref().map(QueueName::to_string),
+        prefetch: Some(subscription.prefetch),
+        exchange: Some(subscription.exchange.to_string()),
+        patterns: match subscription.kind {
+            ExchangeKind::Fanout => Vec::new(),
+            _ => subscription
+                .patterns
+                .iter()
+                .map(RoutingKey::to_string)
+                .collect(),
+        },
+    }
+}
+
 /// Says which of the two reconnect stories happened.
-fn log_subscribed(subscription: &Subscription, patterns: &str, session: &Session, queue: &str) {
+fn log_subscribed(
+    subscription: &Subscription,
+    patterns: &str,
+    session: &Session,
+    queue: &QueueName,
+) {
     let generation = session.generation();
     let waiting = session
         .declared()
@@ -214,7 +282,7 @@ fn log_subscribed(subscription: &Subscription, patterns: &str, session: &Session
         subscriber = %subscription.name,
         exchange = %subscription.exchange,
         patterns = %patterns,
-        queue,
+        %queue,
         queue_kind,
         waiting,
         generation,
@@ -223,74 +291,51 @@ fn log_subscribed(subscription: &Subscription, patterns: &str, session: &Session
     );
 }
 
-/// Logs one message with who got it and why, then acks it.
-async fn handle_delivery(
-    subscription: &Subscription,
-    patterns: &str,
-    session: &Session,
-    delivery: ConsumerMessage,
-) {
-    let (Some(deliver), Some(content)) = (delivery.deliver, delivery.content) else {
-        warn!("incomplete delivery from amqprs; ignored");
-        return;
-    };
-    let started = std::time::Instant::now();
-    let metrics = metrics();
-    metrics.delivered.inc();
-    if deliver.redelivered() {
-        metrics.redelivered.inc();
-    }
-    let message_id = delivery
-        .basic_properties
-        .as_ref()
-        .and_then(|p| p.message_id().cloned())
-        .unwrap_or_default();
-    info!(
-        subscriber = %subscription.name,
-        exchange = %deliver.exchange(),
-        routing_key = %deliver.routing_key(),
-        patterns = %patterns,
-        redelivered = deliver.redelivered(),
-        message_id = %message_id,
-        bytes = content.len(),
-        body = %render_body(&content, subscription.pretty_bodies),
-        "received message"
-    );
-    // An ack on a closed channel would close the next connection too (504 CHANNEL_ERROR).
-    if session.is_ended() {
-        warn!(message_id = %message_id, "connection lost before the ack; the broker will redeliver");
-        return;
-    }
-    match session
-        .channel()
-        .basic_ack(BasicAckArguments::new(deliver.delivery_tag(), false))
-        .await
-    {
-        Ok(()) => {
-            metrics.acked.inc();
-            snapshot::record(Handled {
-                message_id: message_id.clone(),
-                seq: None,
-                burst: None,
-                routing_key: Some(deliver.routing_key().clone()),
-                redelivered: deliver.redelivered(),
-                outcome: Outcome::Acked,
-            });
-            metrics
-                .processing_time
-                .observe(started.elapsed().as_secs_f64());
-            let age = serde_json::from_slice(&content)
-                .ok()
-                .as_ref()
-                .and_then(produced_at)
-                .and_then(|at| SystemTime::now().duration_since(at).ok());
-            if let Some(age) = age {
-                metrics.end_to_end_latency.observe(age.as_secs_f64());
-            }
-            debug!(message_id = %message_id, "acked");
+impl Handler<'_> {
+    /// Logs one message with who got it and why, then acks it.
+    async fn handle(&self, delivery: Delivery) {
+        let started = std::time::Instant::now();
+        let metrics = self.metrics;
+        metrics.delivered.inc();
+        let redelivered = delivery.redelivered();
+        if redelivered {
+            metrics.redelivered.inc();
         }
-        Err(error) => {
-            warn!(%error, message_id = %message_id, "ack failed; the broker will redeliver")
+        let message_id = delivery.message_id().to_owned();
+        let routing_key = delivery.routing_key().to_owned();
+        let content = delivery.body();
+        let envelope = EnvelopeView::parse(content);
+        info!(
+            subscriber = %self.subscription.name,
+            exchange = %delivery.exchange(),
+            routing_key = %routing_key,
+            patterns = %self.patterns,
+            redelivered,
+            message_id = %message_id,
+            bytes = content.len(),
+            body = %render_body(content, envelope.is_some(), self.subscription.body_style),
+            "received message"
+        );
+        let produced_at = envelope.as_ref().and_then(EnvelopeView::produced_at);
+        if let Err(error) = delivery.ack().await {
+            warn!(%error, message_id = %message_id, "not acked");
+            return;
         }
+        metrics.acked.inc();
+        self.handled.record(Handled {
+            message_id: message_id.clone(),
+            seq: None,
+            burst: None,
+            routing_key: Some(routing_key),
+            redelivered,
+            outcome: Outcome::Acked,
+        });
+        metrics
+            .processing_time
+            .observe(started.elapsed().as_secs_f64());
+        if let Some(age) = produced_at.and_then(|at| SystemTime::now().duration_since(at).ok()) {
+            metrics.end_to_end_latency.observe(age.as_secs_f64());
+        }
+        debug!(message_id = %message_id, "acked");
     }
 }

@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::CONTENT_TYPE;
@@ -20,26 +19,32 @@ use tokio_util::sync::CancellationToken;
 use super::stats::Stats;
 use super::{print_summary, report_every_second, run_until, PerfConfig};
 
-/// `http://host:port` or a full `…/send-message` URL.
-fn send_message_uri(url: &str) -> anyhow::Result<Uri> {
+/// `http://host:port` or a full `…/send-message` URL, as the `POST /send-message` URI.
+pub fn send_message_uri(url: &str) -> Result<Uri, String> {
     let trimmed = url.trim_end_matches('/');
     let full = if trimmed.ends_with("/send-message") {
         trimmed.to_owned()
     } else {
         format!("{trimmed}/send-message")
     };
-    full.parse::<Uri>()
-        .with_context(|| format!("--http {url:?} is not a URL like http://127.0.0.1:3000"))
+    let shape = || format!("{url:?} is not a URL like http://127.0.0.1:3000");
+    let uri = full.parse::<Uri>().map_err(|_| shape())?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(_)) => Ok(uri),
+        (Some("https"), Some(_)) => Err(format!(
+            "{url:?}: https is not supported by perf --http; use http://"
+        )),
+        _ => Err(shape()),
+    }
 }
 
 /// Drives `POST /send-message` until `--time`, `--count` or `shutdown`, then prints the summary.
 pub async fn run(
     config: &PerfConfig,
-    url: &str,
+    uri: Uri,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let uri = send_message_uri(url)?;
     let concurrency = config.concurrency.max(1);
     let client = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(concurrency)
@@ -109,4 +114,22 @@ pub async fn run(
     let _ = reporter.await;
     print_summary(config, &stats, stats.counters(), elapsed, elapsed);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls_are_load_targets() {
+        assert_eq!(
+            send_message_uri("http://127.0.0.1:3000/")
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:3000/send-message"
+        );
+        for bad in ["aaaa", "ftp://h/", "https://h/", "", "http://"] {
+            assert!(send_message_uri(bad).is_err(), "{bad}");
+        }
+    }
 }

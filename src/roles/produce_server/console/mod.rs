@@ -4,7 +4,11 @@
 //!
 //! The view answers what the work-queue and pub/sub lessons are about and the broker's own UI
 //! does not show: which instance handled which message — bars per consumer for the last burst, a
-//! routing key × subscriber matrix, redeliveries and dead letters.
+//! routing key × subscriber matrix, redeliveries and dead letters. Everything it keeps is bounded:
+//! it is pushed to every browser each second, and anyone can publish new routing keys or
+//! snapshots.
+
+mod feed;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
@@ -12,25 +16,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use hyper::{Response, StatusCode};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
-use tokio_stream::StreamExt;
+use tokio_stream::{Stream, StreamExt};
 
-use crate::http::{full_response, HttpResponse};
+pub use feed::spawn_tasks;
+
+use crate::http::full_response;
 use crate::message::rfc3339_now;
 use crate::roles::snapshot::{Outcome, Snapshot};
 
 /// The page, embedded in the binary.
-const PAGE: &str = include_str!("console.html");
+const PAGE: &str = include_str!("page.html");
 
 /// How many highlighted events (redeliveries, dead letters) the view keeps.
 const MAX_HIGHLIGHTS: usize = 20;
+
+/// How many routing keys the matrix shows: the most recently seen; older ones are only counted.
+pub const MAX_ROUTING_KEYS: usize = 50;
+
+/// How many instances the view follows at once; the longest silent ones give way.
+const MAX_INSTANCES: usize = 200;
 
 /// An instance that sent nothing for this long disappears from the view.
 const FORGET_AFTER: Duration = Duration::from_secs(30);
@@ -53,14 +63,65 @@ struct Burst {
 /// burst while a new one is spread, and its late reports must not reset the new bars.
 const TRACKED_BURSTS: usize = 8;
 
+/// One routing key's row of the matrix.
+#[derive(Default)]
+struct Row {
+    /// When a message with this key was last reported (a sequence number): the oldest row goes
+    /// first when the matrix is full.
+    last_seen: u64,
+    /// subscriber → messages.
+    counts: BTreeMap<String, u64>,
+}
+
 #[derive(Default)]
 struct State {
     instances: BTreeMap<String, Instance>,
     bursts: BTreeMap<String, Burst>,
     bursts_seen: u64,
-    /// routing key → subscriber → messages.
-    matrix: BTreeMap<String, BTreeMap<String, u64>>,
+    /// routing key → its row; at most [`MAX_ROUTING_KEYS`].
+    matrix: BTreeMap<String, Row>,
+    /// Counts reports, to order the matrix's rows by recency.
+    reports_seen: u64,
+    /// Routing keys dropped from the matrix to keep it bounded.
+    dropped_routing_keys: u64,
     highlights: VecDeque<Value>,
+}
+
+impl State {
+    /// Counts one message with `key` for `subscriber`, making room for a new key by dropping
+    /// the least recently seen one.
+    fn count_routing_key(&mut self, key: &str, subscriber: &str) {
+        self.reports_seen += 1;
+        if !self.matrix.contains_key(key) && self.matrix.len() >= MAX_ROUTING_KEYS {
+            let oldest = self
+                .matrix
+                .iter()
+                .min_by_key(|(_, row)| row.last_seen)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.matrix.remove(&oldest);
+                self.dropped_routing_keys += 1;
+            }
+        }
+        let row = self.matrix.entry(key.to_owned()).or_default();
+        row.last_seen = self.reports_seen;
+        *row.counts.entry(subscriber.to_owned()).or_default() += 1;
+    }
+
+    /// Makes room for one more instance by forgetting the longest silent one.
+    fn make_room_for_instance(&mut self, key: &str) {
+        if self.instances.contains_key(key) || self.instances.len() < MAX_INSTANCES {
+            return;
+        }
+        let oldest = self
+            .instances
+            .iter()
+            .min_by_key(|(_, instance)| instance.seen)
+            .map(|(key, _)| key.clone());
+        if let Some(oldest) = oldest {
+            self.instances.remove(&oldest);
+        }
+    }
 }
 
 /// The aggregated view, shared by the telemetry consumer and every `/events` stream.
@@ -120,12 +181,7 @@ impl Console {
                 }
                 if subscriber {
                     if let Some(key) = &handled.routing_key {
-                        *state
-                            .matrix
-                            .entry(key.clone())
-                            .or_default()
-                            .entry(name.clone())
-                            .or_default() += 1;
+                        state.count_routing_key(key, &name);
                     }
                 }
                 let kind = match (handled.outcome, handled.redelivered) {
@@ -154,6 +210,7 @@ impl Console {
                     s.counters.received
                 }
             };
+            state.make_room_for_instance(&key);
             let rate = state.instances.get(&key).map_or(0.0, |previous| {
                 let seconds = now.duration_since(previous.seen).as_secs_f64().max(0.001);
                 count(&snapshot).saturating_sub(count(&previous.snapshot)) as f64 / seconds
@@ -221,12 +278,20 @@ impl Console {
                 })
             });
         let subscribers: Vec<&String> = {
-            let mut names: Vec<&String> =
-                state.matrix.values().flat_map(|row| row.keys()).collect();
+            let mut names: Vec<&String> = state
+                .matrix
+                .values()
+                .flat_map(|row| row.counts.keys())
+                .collect();
             names.sort();
             names.dedup();
             names
         };
+        let counts: BTreeMap<&String, &BTreeMap<String, u64>> = state
+            .matrix
+            .iter()
+            .map(|(key, row)| (key, &row.counts))
+            .collect();
         json!({
             "generated_at": rfc3339_now(),
             "interval_ms": interval_ms,
@@ -235,7 +300,8 @@ impl Console {
             "matrix": {
                 "routing_keys": state.matrix.keys().collect::<Vec<_>>(),
                 "subscribers": subscribers,
-                "counts": state.matrix,
+                "counts": counts,
+                "dropped_routing_keys": state.dropped_routing_keys,
             },
             "highlights": state.highlights,
         })
@@ -247,21 +313,20 @@ impl Console {
         self.publish();
     }
 
-    /// `GET /events`: the view now, then on every change (at least once per interval).
-    pub fn events(self: &Arc<Self>) -> HttpResponse {
+    /// `GET /events`: the view now, then on every change (at least once per interval), with
+    /// keep-alive comments so proxies do not time the stream out; it ends on shutdown.
+    pub fn events(
+        self: &Arc<Self>,
+    ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + Send + 'static> {
         let console = self.clone();
         let stream = WatchStream::new(self.view.subscribe())
             .take_while(move |_| !console.closed.load(Ordering::SeqCst))
-            .map(|view| Ok::<_, Infallible>(Frame::data(Bytes::from(format!("data: {view}\n\n")))));
-        let mut response = Response::new(StreamBody::new(stream).boxed());
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        response
+            .map(|view| Ok(Event::default().data(view.as_str())));
+        Sse::new(stream).keep_alive(KeepAlive::default())
     }
 
     /// `GET /` for a browser.
-    pub fn page() -> HttpResponse {
+    pub fn page() -> Response {
         full_response(StatusCode::OK, "text/html; charset=utf-8", PAGE)
     }
 }
@@ -269,17 +334,6 @@ impl Console {
 /// Whether a request's `Accept` header prefers HTML (a browser) over JSON (curl, scripts).
 pub fn wants_html(accept: Option<&str>) -> bool {
     accept.is_some_and(|accept| accept.contains("text/html"))
-}
-
-/// Keeps ages and staleness moving even when no snapshot arrives.
-pub async fn refresh_every(console: Arc<Console>, stop: tokio_util::sync::CancellationToken) {
-    let mut ticker = tokio::time::interval(console.interval.min(Duration::from_secs(1)));
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => console.publish(),
-            _ = stop.cancelled() => return,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -362,5 +416,34 @@ mod tests {
         let view = console.render();
         assert_eq!(view["last_burst"]["id"], "b2");
         assert_eq!(view["last_burst"]["count"], 2);
+    }
+
+    #[test]
+    fn the_matrix_keeps_the_most_recent_routing_keys_and_counts_the_rest() {
+        let console = Console::new(Duration::from_secs(1));
+        for batch in 0..100 {
+            let handled = (0..100)
+                .map(|i| {
+                    let key = format!("key.{batch}.{i}");
+                    handled(None, Some(key.as_str()), Outcome::Acked)
+                })
+                .collect();
+            console.ingest(snapshot("topic-sub", "audit", handled));
+        }
+        let view = console.render();
+        let keys = view["matrix"]["routing_keys"].as_array().unwrap();
+        assert_eq!(keys.len(), MAX_ROUTING_KEYS);
+        assert!(keys
+            .iter()
+            .all(|k| k.as_str().unwrap().starts_with("key.99.")));
+        assert_eq!(
+            view["matrix"]["dropped_routing_keys"],
+            10_000 - MAX_ROUTING_KEYS as u64
+        );
+        assert!(
+            view.to_string().len() < 16 * 1024,
+            "{}",
+            view.to_string().len()
+        );
     }
 }

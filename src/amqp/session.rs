@@ -1,0 +1,151 @@
+//! One live connection as a role sees it: its channel (set up, topology declared), the channel's
+//! publish gate, an optional side channel for fire-and-forget publishes, and the signal that says
+//! it is over.
+
+use std::sync::Arc;
+
+use amqprs::channel::{
+    BasicCancelArguments, BasicConsumeArguments, Channel, ConsumerMessage, QueueDeleteArguments,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::confirms::ConfirmTracker;
+use super::names::{ConsumerTag, QueueName};
+use super::publish_gate::PublishGate;
+use super::signals::SessionSignals;
+use super::topology::DeclaredTopology;
+
+/// One live connection's channels, as handed to roles. Cheap to clone. When it ends, the manager
+/// publishes the next one; a role must not use a session after [`Session::ended`] resolved (an ack
+/// or publish on a closed channel makes the broker close the whole next connection).
+#[derive(Clone)]
+pub struct Session {
+    generation: u64,
+    /// The role's channel. Not handed out: publishes go through `gate`, acks through
+    /// [`Delivery`](super::delivery::Delivery), so no code path can skip either.
+    channel: Channel,
+    gate: Arc<PublishGate>,
+    /// A second channel, never in confirm mode, for publishes nobody waits for (the console's
+    /// snapshots): they can neither delay nor take the confirm numbers of the role's own.
+    side: Option<Arc<PublishGate>>,
+    /// The side channel itself, to close it on shutdown.
+    side_channel: Option<Channel>,
+    signals: Arc<SessionSignals>,
+    declared: Arc<DeclaredTopology>,
+}
+
+/// The parts a session is made of, as the connection set-up produced them.
+pub(super) struct SessionParts {
+    pub generation: u64,
+    pub channel: Channel,
+    pub confirms: Option<Arc<ConfirmTracker>>,
+    pub side: Option<Channel>,
+    pub signals: Arc<SessionSignals>,
+    pub declared: DeclaredTopology,
+}
+
+impl Session {
+    pub(super) fn new(parts: SessionParts) -> Self {
+        Self {
+            generation: parts.generation,
+            gate: Arc::new(PublishGate::new(parts.channel.clone(), parts.confirms)),
+            channel: parts.channel,
+            side: parts
+                .side
+                .clone()
+                .map(|side| Arc::new(PublishGate::new(side, None))),
+            side_channel: parts.side,
+            signals: parts.signals,
+            declared: Arc::new(parts.declared),
+        }
+    }
+
+    /// Counts connections since start; tells a role that its session was replaced.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// What the topology declaration answered (queue names and depths).
+    pub fn declared(&self) -> &DeclaredTopology {
+        &self.declared
+    }
+
+    /// Resolves when this session is over (connection or channel closed, socket failed).
+    pub async fn ended(&self) {
+        self.signals.ended().await;
+    }
+
+    /// Whether this session is over.
+    pub fn is_ended(&self) -> bool {
+        self.signals.is_ended()
+    }
+
+    /// Ends this session on purpose: the manager reconnects and declares the topology again
+    /// (e.g. a role found its queue deleted under it).
+    pub fn end(&self, reason: impl Into<String>) {
+        self.signals.end(reason);
+    }
+
+    /// Deletes a queue this role created for itself (perf's scratch queue).
+    pub async fn delete_queue(&self, queue: &QueueName) -> Result<(), amqprs::error::Error> {
+        self.channel
+            .queue_delete(QueueDeleteArguments::new(queue.as_str()))
+            .await
+            .map(drop)
+    }
+
+    /// The gate every publish on the role's channel goes through.
+    pub(super) fn gate(&self) -> &PublishGate {
+        &self.gate
+    }
+
+    /// The side channel's gate, when the role asked for one.
+    pub(super) fn side_gate(&self) -> Option<&PublishGate> {
+        self.side.as_deref()
+    }
+
+    pub(super) fn signals(&self) -> &Arc<SessionSignals> {
+        &self.signals
+    }
+
+    /// Registers a manual-ack consumer on `queue`.
+    pub(super) async fn consume(
+        &self,
+        queue: &QueueName,
+        tag: &ConsumerTag,
+    ) -> Result<UnboundedReceiver<ConsumerMessage>, amqprs::error::Error> {
+        let args = BasicConsumeArguments::new(queue.as_str(), tag.as_str())
+            .manual_ack(true)
+            .finish();
+        Ok(self.channel.basic_consume_rx(args).await?.1)
+    }
+
+    /// Cancels a consumer: the broker stops pushing, and requeues what it pushed but we did not
+    /// ack when the channel closes.
+    pub(super) async fn cancel(&self, tag: &ConsumerTag) -> Result<(), amqprs::error::Error> {
+        self.channel
+            .basic_cancel(BasicCancelArguments::new(tag.as_str()))
+            .await
+            .map(drop)
+    }
+
+    /// The role's channel, for acks and rejects ([`Delivery`](super::delivery::Delivery)) and for
+    /// closing it on shutdown.
+    pub(super) fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// Both channels, for closing them on shutdown.
+    pub(super) fn into_channels(self) -> (Channel, Option<Channel>) {
+        (self.channel, self.side_channel)
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("generation", &self.generation)
+            .field("ended", &self.is_ended())
+            .finish()
+    }
+}

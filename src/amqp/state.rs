@@ -1,0 +1,82 @@
+//! Where a role's broker connection stands, as health endpoints, metrics, the console and the
+//! roles themselves see it; and the refusals that end the connection manager for good.
+
+/// Why the last attempt or session ended: a person needs to know whether the broker is away or
+/// answered and said no, because the remedy differs (wait or check the network, versus fix a
+/// password, vhost or permission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Nothing answered, or not in time (no broker, a network fault, a hung node).
+    Unreachable,
+    /// The broker answered and refused the login, the vhost or a permission.
+    Refused,
+    /// A session that was up ended (broker restart, a cut connection, missed heartbeats).
+    Lost,
+}
+
+/// Where the connection stands; followed by health endpoints and roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Attempt `attempt` (1-based since the last success) is under way.
+    Connecting {
+        attempt: u32,
+        last_error: Option<String>,
+    },
+    /// A session is up: channel open, topology declared.
+    Connected,
+    /// The connection ended or an attempt failed; the next attempt waits for the backoff.
+    Disconnected { last_error: String, cause: Cause },
+    /// The broker refused something for good; the manager stopped. Its text says what to do.
+    Failed(Refusal),
+    /// Closed on request (shutdown).
+    Closed,
+}
+
+impl ConnectionState {
+    /// A one-word name: `connecting`, `connected`, `disconnected`, `failed`, `closed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectionState::Connecting { .. } => "connecting",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Disconnected { .. } => "disconnected",
+            ConnectionState::Failed(_) => "failed",
+            ConnectionState::Closed => "closed",
+        }
+    }
+
+    /// `true` while a session is usable.
+    pub fn is_connected(&self) -> bool {
+        matches!(self, ConnectionState::Connected)
+    }
+
+    /// The most recent error, for health endpoints.
+    pub fn last_error(&self) -> Option<&str> {
+        match self {
+            ConnectionState::Connecting { last_error, .. } => last_error.as_deref(),
+            ConnectionState::Disconnected { last_error, .. } => Some(last_error),
+            ConnectionState::Failed(refusal) => Some(&refusal.message),
+            ConnectionState::Connected | ConnectionState::Closed => None,
+        }
+    }
+
+    /// Whether the broker answered and said no (so "could not reach" would mislead).
+    pub fn was_refused(&self) -> bool {
+        matches!(
+            self,
+            ConnectionState::Disconnected {
+                cause: Cause::Refused,
+                ..
+            } | ConnectionState::Failed(_)
+        )
+    }
+}
+
+/// Why the manager gave up for good: the text says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub message: String,
+    /// A queue or exchange exists with other settings than this role's (406): the configuration
+    /// must change, not the weather. `main` exits with 2 for these, 1 for other refusals.
+    pub settings_mismatch: bool,
+}

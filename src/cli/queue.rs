@@ -1,0 +1,148 @@
+//! The work queue's name and shape, and the three pub/sub exchanges: options shared by every
+//! role that declares them, so they are declared identically everywhere (RabbitMQ refuses a
+//! second declaration with other arguments).
+
+use anyhow::Context;
+use clap::builder::BoolishValueParser;
+use clap::{Args, ValueEnum};
+
+use super::values;
+use crate::amqp::{DeadLetter, ExchangeName, LabExchanges, QueueName, QueueType, WorkQueue};
+
+/// Deliveries a quorum queue allows a message before giving up on it.
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 5;
+
+/// The work queue's name and shape. Every role that touches the queue must declare it with the
+/// same shape, or RabbitMQ refuses the second declaration: set these once per deployment (env).
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Durable work queue (declared if missing).
+    #[arg(
+        long,
+        env = "QUEUE_NAME",
+        default_value = "hello-world-queue",
+        value_name = "NAME"
+    )]
+    pub queue: QueueName,
+
+    /// Queue type: classic (what the Node services declared) or quorum (replicated, counts
+    /// deliveries; RabbitMQ's recommendation for work queues).
+    #[arg(long, env = "QUEUE_TYPE", value_enum, default_value_t = QueueTypeArg::Classic)]
+    pub queue_type: QueueTypeArg,
+
+    /// Give the queue a dead-letter exchange (<queue>.dlx) and queue, so rejected messages are
+    /// kept somewhere visible instead of dropped.
+    #[arg(long, env = "DEAD_LETTER", value_parser = BoolishValueParser::new())]
+    pub dead_letter: bool,
+
+    /// Name of the dead-letter queue [default: <queue>.dead-letter]; implies --dead-letter.
+    #[arg(long, env = "DEAD_LETTER_QUEUE", value_name = "NAME")]
+    pub dead_letter_queue: Option<QueueName>,
+
+    /// Quorum queues only: deliveries after which a message is dead-lettered (or dropped without
+    /// --dead-letter) [default: 5].
+    #[arg(long, env = "DELIVERY_LIMIT", value_name = "N", value_parser = values::at_least_one_u32)]
+    pub delivery_limit: Option<u32>,
+}
+
+/// `--queue-type` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueTypeArg {
+    /// Plain durable classic queue.
+    Classic,
+    /// Quorum queue (replicated, with a delivery limit).
+    Quorum,
+}
+
+impl QueueTypeArg {
+    /// The queue type it names.
+    pub fn queue_type(self) -> QueueType {
+        match self {
+            QueueTypeArg::Classic => QueueType::Classic,
+            QueueTypeArg::Quorum => QueueType::Quorum,
+        }
+    }
+}
+
+impl QueueArgs {
+    /// The work queue, its dead-letter names derived and checked.
+    pub fn into_work_queue(self) -> anyhow::Result<WorkQueue> {
+        let queue_type = self.queue_type.queue_type();
+        let delivery_limit = match queue_type {
+            QueueType::Quorum => Some(self.delivery_limit.unwrap_or(DEFAULT_DELIVERY_LIMIT)),
+            QueueType::Classic => self.delivery_limit,
+        };
+        let dead_letter = match (self.dead_letter, self.dead_letter_queue) {
+            (false, None) => None,
+            (_, queue) => Some(
+                DeadLetter::for_queue(&self.queue, queue)
+                    .map_err(anyhow::Error::msg)
+                    .context("--dead-letter-queue / DEAD_LETTER_QUEUE")?,
+            ),
+        };
+        let work_queue = WorkQueue {
+            name: self.queue,
+            queue_type,
+            dead_letter,
+            delivery_limit,
+        };
+        work_queue.validate().map_err(anyhow::Error::msg)?;
+        Ok(work_queue)
+    }
+}
+
+/// The three exchanges of the pub/sub lessons, declared durable by the roles that publish.
+#[derive(Debug, Args)]
+pub struct ExchangeArgs {
+    /// Topic exchange ("exchange":"topic" in POST /publish, --exchange topic in send).
+    #[arg(
+        long,
+        env = "TOPIC_EXCHANGE",
+        default_value = "logs-topic",
+        value_name = "NAME"
+    )]
+    pub topic_exchange: ExchangeName,
+
+    /// Direct exchange.
+    #[arg(
+        long,
+        env = "DIRECT_EXCHANGE",
+        default_value = "logs-direct",
+        value_name = "NAME"
+    )]
+    pub direct_exchange: ExchangeName,
+
+    /// Fanout exchange.
+    #[arg(
+        long,
+        env = "FANOUT_EXCHANGE",
+        default_value = "logs-fanout",
+        value_name = "NAME"
+    )]
+    pub fanout_exchange: ExchangeName,
+}
+
+impl ExchangeArgs {
+    /// The three names, which must differ: one name cannot be three types of exchange.
+    pub fn into_exchanges(self) -> anyhow::Result<LabExchanges> {
+        let (topic, direct, fanout) = (
+            self.topic_exchange,
+            self.direct_exchange,
+            self.fanout_exchange,
+        );
+        if topic == direct || topic == fanout || direct == fanout {
+            anyhow::bail!(
+                "--topic-exchange, --direct-exchange and --fanout-exchange must be three \
+                 different names (an exchange has one type): got {:?}, {:?}, {:?}",
+                topic.as_str(),
+                direct.as_str(),
+                fanout.as_str()
+            );
+        }
+        Ok(LabExchanges {
+            topic,
+            direct,
+            fanout,
+        })
+    }
+}
