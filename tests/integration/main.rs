@@ -9,6 +9,7 @@ mod consume;
 mod fault_suite;
 mod faults;
 mod helpers;
+mod hostile_flags;
 mod manifests;
 mod perf;
 mod private_broker;
