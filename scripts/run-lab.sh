@@ -9,6 +9,17 @@ health_port=${HEALTH_PORT:-8080}
 
 [[ -x $bin ]] || { echo "run-lab: $bin not found; run 'make build' first" >&2; exit 1; }
 
+# A port that already answers belongs to someone else (often a lab started in another terminal):
+# say so and stop, instead of starting roles that fail while that other process answers our
+# readiness probe.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for taken in "$port:PORT" "$health_port:HEALTH_PORT"; do
+  if port_in_use "${taken%%:*}"; then
+    echo "run-lab: port ${taken%%:*} is already in use (another 'make run'?); stop it, or choose another with make run ${taken#*:}=..." >&2
+    exit 1
+  fi
+done
+
 pids=()
 
 any_alive() {
@@ -45,11 +56,14 @@ pids+=("$!")
 "$bin" consume --health-port "$health_port" &
 pids+=("$!")
 
-# Tell the user how to poke it once the producer can actually publish (bounded: ~30 s).
+# Tell the user how to poke it once the producer can actually publish (bounded: ~30 s), and only
+# while both of our own processes are alive: the ports were free when they started, so what
+# answers is ours.
+ours_alive() { kill -0 "${pids[0]}" 2>/dev/null && kill -0 "${pids[1]}" 2>/dev/null; }
 if command -v curl >/dev/null; then
   for ((i = 0; i < 60; i++)); do
-    kill -0 "${pids[0]}" 2>/dev/null || break
-    if curl -fsS -o /dev/null --max-time 1 "http://localhost:$port/ready" 2>/dev/null; then
+    ours_alive || break
+    if curl -fsS -o /dev/null --max-time 1 "http://localhost:$port/ready" 2>/dev/null && ours_alive; then
       echo
       echo "run-lab: ready. Watch the lab console in a browser: http://localhost:$port/"
       echo "run-lab: send a message with:"

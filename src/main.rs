@@ -1,6 +1,7 @@
 //! Entry point: parse → validate → logging → run the chosen role → exit code.
 //! Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error (including a
-//! queue or exchange that exists on the broker with other settings), 3 `consume --crash-after`,
+//! queue or exchange that exists on the broker with other settings, and a port that cannot be
+//! listened on), 3 `consume --crash-after`,
 //! 70 a panic (a bug: the process stopped itself rather than run on broken).
 
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let shutdown = shutdown::on_signal_or_panic();
+        #[cfg(debug_assertions)]
+        shutdown::inject_test_panic();
         roles::run(config.role, config.amqp, shutdown).await
     });
     // Tasks still running (a stuck amqprs worker after a panic, say) must not hold the exit.
@@ -67,7 +70,8 @@ fn main() -> ExitCode {
             let mismatch = error
                 .downcast_ref::<playground::amqp::Refusal>()
                 .is_some_and(|refusal| refusal.settings_mismatch);
-            if mismatch {
+            let unusable_port = error.is::<playground::http::server::ListenError>();
+            if mismatch || unusable_port {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -59,6 +59,22 @@ fn install_panic_hook(trigger: CancellationToken) {
     }));
 }
 
+/// Debug builds only: `PLAYGROUND_TEST_PANIC_AFTER=<duration>` panics in a spawned task after
+/// that long, so the integration tests can show what a panic does to a running role. Compiled out
+/// of release builds.
+#[cfg(debug_assertions)]
+pub fn inject_test_panic() {
+    let after = std::env::var("PLAYGROUND_TEST_PANIC_AFTER")
+        .ok()
+        .and_then(|value| humantime::parse_duration(&value).ok());
+    if let Some(after) = after {
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            panic!("injected by PLAYGROUND_TEST_PANIC_AFTER");
+        });
+    }
+}
+
 #[cfg(unix)]
 async fn wait_for_signal() -> std::io::Result<&'static str> {
     use tokio::signal::unix::{signal, SignalKind};

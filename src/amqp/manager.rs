@@ -226,15 +226,16 @@ impl Loop {
             let delay = backoff.next_delay();
             let retry_in = humantime::format_duration(round_ms(delay)).to_string();
             let url = &self.config.settings;
+            // State first: whoever reads the log line and then asks /ready sees the same error.
+            self.set_state(ConnectionState::Disconnected {
+                last_error: error.clone(),
+                cause,
+            });
             if cause == Cause::Refused {
                 error!(attempt, %url, %error, %retry_in, "RabbitMQ refused the connection; retrying");
             } else {
                 warn!(attempt, %url, %error, %retry_in, "could not connect to RabbitMQ");
             }
-            self.set_state(ConnectionState::Disconnected {
-                last_error: error.clone(),
-                cause,
-            });
             last_error = Some(error);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -247,27 +248,27 @@ impl Loop {
     /// Hands `live`'s session out until it ends (`Some(reason)`) or the manager is closed
     /// (`None`, after a clean close).
     async fn serve(&self, live: Live, generation: u64) -> Option<String> {
+        self.stall.connection_renewed();
+        self.sessions.send_replace(Some(live.session.clone()));
+        self.set_state(ConnectionState::Connected);
+        self.metrics.connected(generation);
         info!(
             url = %self.config.settings,
             connection_name = %self.config.connection_name,
             generation,
             "connected to RabbitMQ"
         );
-        self.sessions.send_replace(Some(live.session.clone()));
-        self.set_state(ConnectionState::Connected);
-        self.metrics.connected(generation);
-        self.stall.connection_renewed();
         tokio::select! {
             _ = live.session.ended() => {
                 let reason = live.session.signals().reason()
                     .unwrap_or_else(|| "connection ended".to_owned());
                 self.sessions.send_replace(None);
                 fail_outstanding(&live.session);
-                warn!(%reason, generation, "lost the RabbitMQ connection; reconnecting");
                 self.set_state(ConnectionState::Disconnected {
                     last_error: reason.clone(),
                     cause: Cause::Lost,
                 });
+                warn!(%reason, generation, "lost the RabbitMQ connection; reconnecting");
                 // Dropping the last handle lets amqprs tear the socket down.
                 drop(live);
                 Some(reason)

@@ -14,6 +14,7 @@ pub mod server;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
@@ -25,19 +26,19 @@ pub use server::{Listen, PortChoice};
 
 use crate::metrics::Metrics;
 
-/// Serves `/health`, `/ready` and `/metrics` on their own port, for roles without an HTTP server
-/// of their own (consumers, subscribers), until `stop`, as a task of `tracker`. Fails only if the
-/// address cannot be bound.
-pub async fn spawn_probe_server(
-    listen: Listen,
+/// Serves `/health`, `/ready` and `/metrics` on `listener` (bound with [`server::bind`] before
+/// the role touches the broker, so a bad port declares nothing), for roles without an HTTP
+/// server of their own (consumers, subscribers), until `stop`, as a task of `tracker`.
+pub fn spawn_probe_server(
+    listener: TcpListener,
     health: Health,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
     tracker: &TaskTracker,
-) -> anyhow::Result<()> {
-    let listener = server::bind(listen).await?;
-    let local = listener.local_addr()?;
-    info!(addr = %local, port = local.port(), "health endpoints listening");
+) {
+    if let Ok(local) = listener.local_addr() {
+        info!(addr = %local, port = local.port(), "health endpoints listening");
+    }
     let router = observe::observed(health::routes(health, metrics.clone()), metrics);
     tracker.spawn(server::serve(
         listener,
@@ -45,5 +46,4 @@ pub async fn spawn_probe_server(
         stop,
         Duration::from_secs(1),
     ));
-    Ok(())
 }

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -41,9 +40,29 @@ pub struct Listen {
     pub flag: &'static str,
 }
 
+/// A port that cannot be listened on: a configuration problem (exit code 2), named by its flag.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({flag}): {source}. Choose another port{hint}")]
+pub struct ListenError {
+    addr: SocketAddr,
+    flag: &'static str,
+    hint: &'static str,
+    source: std::io::Error,
+}
+
 /// Binds `listen`; a taken default port falls back to a free one (logged), a taken explicit one
 /// is an error that names the flag and says what to do.
-pub async fn bind(listen: Listen) -> anyhow::Result<TcpListener> {
+pub async fn bind(listen: Listen) -> Result<TcpListener, ListenError> {
+    let refused = |source| ListenError {
+        addr: listen.addr,
+        flag: listen.flag,
+        hint: if listen.flag.starts_with("--health-port") {
+            ", or 0 to turn the health endpoints off"
+        } else {
+            ", or 0 for any free port"
+        },
+        source,
+    };
     match TcpListener::bind(listen.addr).await {
         Ok(listener) => Ok(listener),
         Err(error)
@@ -51,9 +70,7 @@ pub async fn bind(listen: Listen) -> anyhow::Result<TcpListener> {
                 && listen.choice == PortChoice::Default =>
         {
             let free = SocketAddr::new(listen.addr.ip(), 0);
-            let listener = TcpListener::bind(free)
-                .await
-                .with_context(|| format!("cannot listen on {free}"))?;
+            let listener = TcpListener::bind(free).await.map_err(refused)?;
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
             warn!(
                 taken = listen.addr.port(),
@@ -65,15 +82,7 @@ pub async fn bind(listen: Listen) -> anyhow::Result<TcpListener> {
             );
             Ok(listener)
         }
-        Err(error) => Err(anyhow::anyhow!(
-            "cannot listen on {} ({}): {error}. Choose another port{}",
-            listen.addr,
-            listen.flag,
-            match listen.flag {
-                f if f.starts_with("--health-port") => ", or 0 to turn the health endpoints off",
-                _ => ", or 0 for any free port",
-            }
-        )),
+        Err(source) => Err(refused(source)),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::amqp::{
     ConsumerEvent, ConsumerTag, Delivery, ExchangeKind, ExchangeName, ExchangeSpec, InstanceName,
     QueueName, QueueSpec, RoutingKey, Session, Topology,
 };
-use crate::http::{spawn_probe_server, Health, Listen, Readiness};
+use crate::http::{server, spawn_probe_server, Health, Listen, Readiness};
 use crate::identity;
 use crate::message::EnvelopeView;
 use crate::metrics::Metrics;
@@ -152,6 +152,11 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Bound first: a port that cannot be used must stop the role before it declares anything.
+    let probe_listener = match subscription.health_listen {
+        Some(listen) => Some(server::bind(listen).await?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new(subscription.role));
     let mut topology = subscription.topology();
     topology
@@ -176,9 +181,9 @@ pub async fn run(
     );
     let background = CancellationToken::new();
     let tasks = TaskTracker::new();
-    if let Some(listen) = subscription.health_listen {
+    if let Some(listener) = probe_listener {
         let (health, metrics) = (health.clone(), metrics.clone());
-        spawn_probe_server(listen, health, metrics, background.clone(), &tasks).await?;
+        spawn_probe_server(listener, health, metrics, background.clone(), &tasks);
     }
     let handled = Arc::new(HandledLog::default());
     if let Some(settings) = amqp.snapshots.clone() {

@@ -138,3 +138,77 @@ async fn snapshots_are_aggregated_and_streamed_after_a_burst() {
         (200, json!("Hello World!"))
     );
 }
+
+/// Publishes `keys` (each to the topic exchange with its own key) from 16 concurrent clients.
+async fn publish_keys(server: &ProduceServer, keys: std::ops::Range<usize>) {
+    let client = reqwest::Client::new();
+    let url = server.url("/publish");
+    let keys: Vec<usize> = keys.collect();
+    let mut tasks = Vec::new();
+    for chunk in keys.chunks(keys.len().div_ceil(16)) {
+        let (client, url, chunk) = (client.clone(), url.clone(), chunk.to_vec());
+        tasks.push(tokio::spawn(async move {
+            for key in chunk {
+                let body = json!({"routing_key": format!("flood.{key}"), "message": "x"});
+                let (status, body) = post_json(&client, &url, &body).await;
+                assert_eq!(status, 200, "{body}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("publisher");
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_routing_keys_leave_the_view_and_the_memory_bounded() {
+    let (queue, _cleanup) = test_queue("console-flood");
+    let telemetry = unique("telemetry");
+    let _telemetry_guard = ExchangeGuard(vec![telemetry.clone()]);
+    let exchanges = TestExchanges::new("flood");
+    let url = amqp_url();
+    let snapshots = [
+        "--telemetry",
+        "100ms",
+        "--telemetry-exchange",
+        telemetry.as_str(),
+    ];
+    let mut sub_args = vec!["--exchange", exchanges.topic.as_str(), "--pattern", "#"];
+    sub_args.extend(snapshots);
+    let _audit = Subscriber::start("topic-sub", &url, "audit", &sub_args).await;
+    let mut server_args = exchanges.flags();
+    server_args.extend(snapshots);
+    let server = ProduceServer::start(&url, &queue, &server_args).await;
+    server.wait_ready(200, Duration::from_secs(10)).await;
+
+    publish_keys(&server, 0..2_000).await;
+    let events = server.url("/events");
+    let warm = watch_events(&events, Duration::from_secs(10), |view| {
+        view["matrix"]["dropped_routing_keys"].as_u64() > Some(0)
+    })
+    .await;
+    let rss_warm = server.process.rss_kib();
+    publish_keys(&server, 2_000..10_000).await;
+    let dropped_warm = warm["matrix"]["dropped_routing_keys"].as_u64().unwrap_or(0);
+    let view = watch_events(&events, Duration::from_secs(20), |view| {
+        view["matrix"]["dropped_routing_keys"].as_u64() > Some(dropped_warm + 5_000)
+    })
+    .await;
+    let rss_end = server.process.rss_kib();
+
+    let keys = view["matrix"]["routing_keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 50, "the 50 most recent keys are shown");
+    let size = view.to_string().len();
+    assert!(size < 32 * 1024, "the /events view is {size} bytes");
+    if let (Some(warm), Some(end)) = (rss_warm, rss_end) {
+        assert!(
+            end < warm + 8 * 1024,
+            "produce-server grew from {warm} KiB to {end} KiB over 8,000 more keys"
+        );
+        println!(
+            "view {size} bytes, {} keys dropped; RSS {warm} KiB after 2,000 keys, {end} KiB \
+             after 10,000",
+            view["matrix"]["dropped_routing_keys"]
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod config;
+mod confirms;
 mod console;
 mod consume;
 mod fault_suite;
@@ -15,4 +16,5 @@ mod perf;
 mod private_broker;
 mod produce_server;
 mod pubsub;
+mod start_up;
 mod work_queue;

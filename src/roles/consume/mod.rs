@@ -27,7 +27,7 @@ use crate::amqp::{
     consume_across_sessions, AmqpOptions, ChannelSetup, ConnectionManager, ConsumerEvent,
     ConsumerTag, InstanceName, SnapshotSettings, Topology, WorkQueue,
 };
-use crate::http::{spawn_probe_server, Health, Listen, Readiness};
+use crate::http::{server, spawn_probe_server, Health, Listen, Readiness};
 use crate::identity;
 use crate::metrics::Metrics;
 use crate::roles::body::BodyStyle;
@@ -62,6 +62,11 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Bound first: a port that cannot be used must stop the role before it declares anything.
+    let probe_listener = match config.health_listen {
+        Some(listen) => Some(server::bind(listen).await?),
+        None => None,
+    };
     let metrics = Arc::new(Metrics::new("consume"));
     let manager = Arc::new(ConnectionManager::start(
         amqp.for_role(
@@ -82,9 +87,9 @@ pub async fn run(
     );
     let background = CancellationToken::new();
     let tasks = TaskTracker::new();
-    if let Some(listen) = config.health_listen {
+    if let Some(listener) = probe_listener {
         let (health, metrics) = (health.clone(), metrics.clone());
-        spawn_probe_server(listen, health, metrics, background.clone(), &tasks).await?;
+        spawn_probe_server(listener, health, metrics, background.clone(), &tasks);
     }
     let handled = Arc::new(HandledLog::default());
     if let Some(settings) = amqp.snapshots.clone() {

@@ -89,6 +89,13 @@ impl Running {
         }
     }
 
+    /// Resident memory now, in KiB (`VmRSS` in /proc/PID/status); `None` off Linux.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// Everything the process wrote so far (stdout and stderr).
     pub fn output(&self) -> String {
         self.raw.lock().unwrap().clone()

@@ -1,0 +1,371 @@
+//! The console's aggregated view: snapshots in, one JSON document out. Pure data, no I/O, so the
+//! aggregation is tested without a broker or a browser. Everything it keeps is bounded: it is
+//! rendered for every browser each second, and anyone can publish new routing keys or snapshots.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::message::rfc3339_now;
+use crate::roles::snapshot::{Handled, Outcome, Snapshot};
+
+/// How many highlighted events (redeliveries, dead letters) the view keeps.
+const MAX_HIGHLIGHTS: usize = 20;
+
+/// How many routing keys the matrix shows: the most recently seen; older ones are only counted.
+pub const MAX_ROUTING_KEYS: usize = 50;
+
+/// How many instances the view follows at once; the longest silent ones give way.
+const MAX_INSTANCES: usize = 200;
+
+/// An instance that sent nothing for this long disappears from the view.
+const FORGET_AFTER: Duration = Duration::from_secs(30);
+
+/// How many recent bursts are tallied at once: a slow worker may still be finishing an older
+/// burst while a new one is spread, and its late reports must not reset the new bars.
+const TRACKED_BURSTS: usize = 8;
+
+struct Instance {
+    snapshot: Snapshot,
+    seen: Instant,
+    /// Messages per second between its last two snapshots.
+    rate: f64,
+}
+
+/// The messages of one burst handled so far, per instance.
+struct Burst {
+    /// Order of first sight: the newest burst is the one shown.
+    first_seen: u64,
+    handled: BTreeMap<String, u64>,
+}
+
+/// One routing key's row of the matrix.
+#[derive(Default)]
+struct Row {
+    /// When a message with this key was last reported (a sequence number): the oldest row goes
+    /// first when the matrix is full.
+    last_seen: u64,
+    /// subscriber → messages.
+    counts: BTreeMap<String, u64>,
+}
+
+/// What the console knows, folded from every snapshot.
+#[derive(Default)]
+pub struct View {
+    instances: BTreeMap<String, Instance>,
+    bursts: BTreeMap<String, Burst>,
+    bursts_seen: u64,
+    /// routing key → its row; at most [`MAX_ROUTING_KEYS`].
+    matrix: BTreeMap<String, Row>,
+    /// Counts reports, to order the matrix's rows by recency.
+    reports_seen: u64,
+    /// Routing keys dropped from the matrix to keep it bounded.
+    dropped_routing_keys: u64,
+    highlights: VecDeque<Value>,
+}
+
+impl View {
+    /// Folds one snapshot in.
+    pub fn ingest(&mut self, snapshot: Snapshot) {
+        let name = snapshot.identity.instance.clone();
+        let subscriber = matches!(snapshot.identity.role.as_str(), "fanout-sub" | "topic-sub");
+        for handled in &snapshot.handled {
+            if let Some(burst) = &handled.burst {
+                self.count_burst(burst, &name);
+            }
+            if let (true, Some(key)) = (subscriber, &handled.routing_key) {
+                self.count_routing_key(key, &name);
+            }
+            self.highlight(handled, &name, &snapshot.sent_at);
+        }
+        self.update_instance(snapshot);
+    }
+
+    fn count_burst(&mut self, burst: &str, instance: &str) {
+        if !self.bursts.contains_key(burst) {
+            self.bursts_seen += 1;
+            let first_seen = self.bursts_seen;
+            let handled = BTreeMap::new();
+            let new = Burst {
+                first_seen,
+                handled,
+            };
+            self.bursts.insert(burst.to_owned(), new);
+            if self.bursts.len() > TRACKED_BURSTS {
+                let oldest = self
+                    .bursts
+                    .iter()
+                    .min_by_key(|(_, b)| b.first_seen)
+                    .map(|(id, _)| id.clone());
+                if let Some(oldest) = oldest {
+                    self.bursts.remove(&oldest);
+                }
+            }
+        }
+        if let Some(tally) = self.bursts.get_mut(burst) {
+            *tally.handled.entry(instance.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Counts one message with `key` for `subscriber`, making room for a new key by dropping
+    /// the least recently seen one.
+    fn count_routing_key(&mut self, key: &str, subscriber: &str) {
+        self.reports_seen += 1;
+        if !self.matrix.contains_key(key) && self.matrix.len() >= MAX_ROUTING_KEYS {
+            let oldest = self
+                .matrix
+                .iter()
+                .min_by_key(|(_, row)| row.last_seen)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.matrix.remove(&oldest);
+                self.dropped_routing_keys += 1;
+            }
+        }
+        let row = self.matrix.entry(key.to_owned()).or_default();
+        row.last_seen = self.reports_seen;
+        *row.counts.entry(subscriber.to_owned()).or_default() += 1;
+    }
+
+    /// Redeliveries, rejections and dead letters are worth a line of their own.
+    fn highlight(&mut self, handled: &Handled, instance: &str, at: &str) {
+        let kind = match (handled.outcome, handled.redelivered) {
+            (Outcome::DeadLettered, _) => "dead_lettered",
+            (Outcome::Requeued | Outcome::Dropped, _) => "rejected",
+            (Outcome::Acked, true) => "redelivered",
+            (Outcome::Acked, false) => return,
+        };
+        self.highlights.push_front(json!({
+            "kind": kind,
+            "instance": instance,
+            "message_id": handled.message_id,
+            "seq": handled.seq,
+            "routing_key": handled.routing_key,
+            "at": at,
+        }));
+        self.highlights.truncate(MAX_HIGHLIGHTS);
+    }
+
+    /// Keeps the instance's latest snapshot and its rate since the one before.
+    fn update_instance(&mut self, snapshot: Snapshot) {
+        let key = format!("{}/{}", snapshot.identity.role, snapshot.process);
+        if !self.instances.contains_key(&key) && self.instances.len() >= MAX_INSTANCES {
+            let oldest = self
+                .instances
+                .iter()
+                .min_by_key(|(_, instance)| instance.seen)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.instances.remove(&oldest);
+            }
+        }
+        let now = Instant::now();
+        let count = |s: &Snapshot| {
+            if s.identity.role == "produce-server" {
+                s.counters.confirmed
+            } else {
+                s.counters.received
+            }
+        };
+        let rate = self.instances.get(&key).map_or(0.0, |previous| {
+            let seconds = now.duration_since(previous.seen).as_secs_f64().max(0.001);
+            count(&snapshot).saturating_sub(count(&previous.snapshot)) as f64 / seconds
+        });
+        let instance = Instance {
+            snapshot,
+            seen: now,
+            rate,
+        };
+        self.instances.insert(key, instance);
+    }
+
+    /// The document `/events` sends; forgets instances silent for too long. `interval` is the
+    /// roles' snapshot interval.
+    pub fn render(&mut self, interval: Duration) -> Value {
+        let now = Instant::now();
+        self.instances
+            .retain(|_, instance| now.duration_since(instance.seen) < FORGET_AFTER);
+        let instances: Vec<Value> = self
+            .instances
+            .iter()
+            .map(|(key, instance)| render_instance(key, instance, now))
+            .collect();
+        let last_burst = self
+            .bursts
+            .iter()
+            .max_by_key(|(_, burst)| burst.first_seen)
+            .map(|(id, burst)| {
+                json!({
+                    "id": id,
+                    // Handled so far (a requeued message counts each time it is handled).
+                    "count": burst.handled.values().sum::<u64>(),
+                    "handled": burst.handled,
+                })
+            });
+        json!({
+            "generated_at": rfc3339_now(),
+            "interval_ms": u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            "instances": instances,
+            "last_burst": last_burst,
+            "matrix": self.render_matrix(),
+            "highlights": self.highlights,
+        })
+    }
+
+    fn render_matrix(&self) -> Value {
+        let mut subscribers: Vec<&String> = self
+            .matrix
+            .values()
+            .flat_map(|row| row.counts.keys())
+            .collect();
+        subscribers.sort();
+        subscribers.dedup();
+        let counts: BTreeMap<&String, &BTreeMap<String, u64>> = self
+            .matrix
+            .iter()
+            .map(|(key, row)| (key, &row.counts))
+            .collect();
+        json!({
+            "routing_keys": self.matrix.keys().collect::<Vec<_>>(),
+            "subscribers": subscribers,
+            "counts": counts,
+            "dropped_routing_keys": self.dropped_routing_keys,
+        })
+    }
+}
+
+fn render_instance(key: &str, instance: &Instance, now: Instant) -> Value {
+    let s = &instance.snapshot;
+    let age = now.duration_since(instance.seen);
+    let stale_after = Duration::from_millis(s.interval_ms.max(100) * 3);
+    json!({
+        "key": key,
+        "role": s.identity.role,
+        "instance": s.identity.instance,
+        "queue": s.identity.queue,
+        "prefetch": s.identity.prefetch,
+        "exchange": s.identity.exchange,
+        "patterns": s.identity.patterns,
+        "connection": s.connection,
+        "counters": s.counters,
+        "rate": (instance.rate * 10.0).round() / 10.0,
+        "age_ms": u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+        "stale": age > stale_after,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roles::snapshot::{Identity, SnapshotCounters};
+
+    fn snapshot(role: &str, name: &str, handled: Vec<Handled>) -> Snapshot {
+        Snapshot {
+            identity: Identity {
+                role: role.to_owned(),
+                instance: name.to_owned(),
+                ..Identity::default()
+            },
+            process: format!("host/{name}"),
+            connection: "connected".to_owned(),
+            counters: SnapshotCounters::default(),
+            handled,
+            cut: 0,
+            interval_ms: 1000,
+            sent_at: rfc3339_now(),
+        }
+    }
+
+    fn handled(burst: Option<&str>, key: Option<&str>, outcome: Outcome) -> Handled {
+        Handled {
+            message_id: "m".to_owned(),
+            seq: Some(1),
+            burst: burst.map(str::to_owned),
+            routing_key: key.map(str::to_owned),
+            redelivered: false,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn bursts_matrix_and_highlights_are_aggregated() {
+        let mut view = View::default();
+        view.ingest(snapshot(
+            "consume",
+            "fast",
+            vec![handled(Some("b1"), None, Outcome::Acked); 3],
+        ));
+        view.ingest(snapshot(
+            "consume",
+            "slow",
+            vec![
+                handled(Some("b1"), None, Outcome::Acked),
+                handled(Some("b1"), None, Outcome::DeadLettered),
+            ],
+        ));
+        view.ingest(snapshot(
+            "topic-sub",
+            "error-handler",
+            vec![handled(None, Some("app.error"), Outcome::Acked)],
+        ));
+        let rendered = view.render(Duration::from_secs(1));
+        assert_eq!(rendered["last_burst"]["handled"]["fast"], 3);
+        assert_eq!(rendered["last_burst"]["handled"]["slow"], 2);
+        assert_eq!(rendered["last_burst"]["count"], 5);
+        assert_eq!(
+            rendered["matrix"]["counts"]["app.error"]["error-handler"],
+            1
+        );
+        assert_eq!(rendered["highlights"][0]["kind"], "dead_lettered");
+        assert_eq!(rendered["instances"].as_array().unwrap().len(), 3);
+        // A new burst starts new bars; a late report of the old one does not reset them.
+        view.ingest(snapshot(
+            "consume",
+            "fast",
+            vec![handled(Some("b2"), None, Outcome::Acked)],
+        ));
+        view.ingest(snapshot(
+            "consume",
+            "slow",
+            vec![handled(Some("b1"), None, Outcome::Acked)],
+        ));
+        view.ingest(snapshot(
+            "consume",
+            "fast",
+            vec![handled(Some("b2"), None, Outcome::Acked)],
+        ));
+        let rendered = view.render(Duration::from_secs(1));
+        assert_eq!(rendered["last_burst"]["id"], "b2");
+        assert_eq!(rendered["last_burst"]["count"], 2);
+    }
+
+    #[test]
+    fn the_matrix_keeps_the_most_recent_routing_keys_and_counts_the_rest() {
+        let mut view = View::default();
+        for batch in 0..100 {
+            let handled = (0..100)
+                .map(|i| {
+                    let key = format!("key.{batch}.{i}");
+                    handled(None, Some(key.as_str()), Outcome::Acked)
+                })
+                .collect();
+            view.ingest(snapshot("topic-sub", "audit", handled));
+        }
+        let rendered = view.render(Duration::from_secs(1));
+        let keys = rendered["matrix"]["routing_keys"].as_array().unwrap();
+        assert_eq!(keys.len(), MAX_ROUTING_KEYS);
+        assert!(keys
+            .iter()
+            .all(|k| k.as_str().unwrap().starts_with("key.99.")));
+        assert_eq!(
+            rendered["matrix"]["dropped_routing_keys"],
+            10_000 - MAX_ROUTING_KEYS as u64
+        );
+        assert!(
+            rendered.to_string().len() < 16 * 1024,
+            "{}",
+            rendered.to_string().len()
+        );
+    }
+}
