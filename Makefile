@@ -61,7 +61,7 @@ test-browser: broker build ## The lab console in headless Chromium: a burst and 
 chaos: broker ## Cut and restart scenarios at scale (CHAOS_MESSAGES, CHAOS_CUTS); prints the summary
 	CHAOS_MESSAGES=$(CHAOS_MESSAGES) CHAOS_CUTS=$(CHAOS_CUTS) $(CARGO) test --release --locked \
 	  --test integration -- --nocapture --test-threads 1 \
-	  fault_suite::cut_connections_under_load fault_suite::a_broker_restart 2>&1 \
+	  fault_suite::broker_faults::cut_connections_under_load fault_suite::broker_faults::a_broker_restart 2>&1 \
 	  | grep -E '^(chaos summary|test |test result|\*\*\* SKIPPED)|panicked'
 
 bench: broker build ## Roles vs the raw AMQP ceiling, median of 3: prints a table (target/bench/report.md)

@@ -16,8 +16,9 @@ use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::report::{print_summary, report_every_second};
 use super::stats::Stats;
-use super::{print_summary, report_every_second, run_until, PerfConfig};
+use super::{run_until, PerfConfig};
 
 /// `http://host:port` or a full `…/send-message` URL, as the `POST /send-message` URI.
 pub fn send_message_uri(url: &str) -> Result<Uri, String> {
