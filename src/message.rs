@@ -77,12 +77,16 @@ pub fn numbered_text(text: &str, seq: u64, count: u64) -> String {
 /// and must never fail on its shape.
 #[derive(Debug, Default, Deserialize)]
 pub struct EnvelopeView<'a> {
+    /// The user's text, whose dots set a worker's simulated work.
     #[serde(default, borrow, deserialize_with = "lenient")]
     pub message: Option<Cow<'a, str>>,
+    /// When the producer stamped it; see [`Self::produced_at`].
     #[serde(default, borrow, deserialize_with = "lenient")]
     pub timestamp: Option<Cow<'a, str>>,
+    /// Position in a burst, for the worker's log and the console.
     #[serde(default, deserialize_with = "lenient")]
     pub seq: Option<u64>,
+    /// The burst's id, so the console can show how it was shared between workers.
     #[serde(default, borrow, deserialize_with = "lenient")]
     pub burst: Option<Cow<'a, str>>,
 }

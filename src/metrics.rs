@@ -22,13 +22,16 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     /// A known route (`/send-message`) or `other`, so scanners cannot explode the series count.
     pub route: String,
+    /// The request's method (`GET`, `POST`, …), as the client sent it.
     pub method: String,
+    /// The response's status code, so errors can be rated against successes.
     pub status: u16,
 }
 
 /// `route` of a request latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
+    /// A known route or `other`, as in [`RequestLabels::route`].
     pub route: String,
 }
 
@@ -42,12 +45,14 @@ pub struct FailureLabels {
 /// `requeue` of a rejected message.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabels {
+    /// `true` if the message went back to the queue, `false` if dead-lettered or dropped.
     pub requeue: String,
 }
 
 /// The connection state a gauge stands for.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
+    /// One of [`CONNECTION_STATES`]; exactly one of them is 1 at a time.
     pub state: String,
 }
 
@@ -55,25 +60,42 @@ pub struct StateLabels {
 pub struct Metrics {
     registry: Registry,
     // Publishing.
+    /// Messages handed to the broker; with confirmed, shows what is in flight.
     pub published: Counter,
+    /// Publishes the broker acked, unroutable (returned) ones included.
     pub confirmed: Counter,
+    /// Publishes the broker refused (nack): not stored, and reported to the caller as failed.
     pub nacked: Counter,
+    /// Publishes no queue was bound for: acked, yet stored nowhere (also counted in confirmed).
     pub returned: Counter,
+    /// Publishes that got no confirm at all, by reason; a nack counts in nacked instead.
     pub publish_failures: Family<FailureLabels, Counter>,
+    /// Seconds from handing a message to the broker to its ack (returned ones included).
     pub confirm_latency: Histogram,
     // HTTP.
+    /// HTTP requests answered, by route, method and status (probes and scrapes included).
     pub requests: Family<RequestLabels, Counter>,
+    /// Seconds from receiving a request to its response, by route.
     pub request_latency: Family<RouteLabels, Histogram>,
     // Consuming.
+    /// Messages the broker delivered to this consumer, redeliveries included.
     pub delivered: Counter,
+    /// Deliveries acked after handling: work done.
     pub acked: Counter,
+    /// Deliveries rejected (simulated failures), by whether they were requeued.
     pub rejected: Family<RejectLabels, Counter>,
+    /// Deliveries flagged redelivered: a consumer before us got them and did not ack.
     pub redelivered: Counter,
+    /// Seconds from delivery to ack or reject, simulated work included.
     pub processing_time: Histogram,
+    /// Seconds from the envelope's timestamp to the end of handling; only enveloped messages.
     pub end_to_end_latency: Histogram,
     // Connection.
+    /// 1 for the current connection state, 0 for the others (see `set_connection_state`).
     pub connection_state: Family<StateLabels, Gauge>,
+    /// Successful connects after the first: how often the connection was lost and regained.
     pub reconnects: Counter,
+    /// Unix time (seconds) of the last successful connect; 0 until the first.
     pub last_connect: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 

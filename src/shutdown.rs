@@ -63,6 +63,10 @@ fn install_panic_hook(trigger: CancellationToken) {
 /// that long, so the integration tests can show what a panic does to a running role. Compiled out
 /// of release builds.
 #[cfg(debug_assertions)]
+#[allow(
+    clippy::panic,
+    reason = "the panic is the point: it is injected on request, in tests"
+)]
 pub fn inject_test_panic() {
     let after = std::env::var("PLAYGROUND_TEST_PANIC_AFTER")
         .ok()

@@ -19,7 +19,9 @@ pub const BURST_WINDOW: usize = 256;
 pub struct BurstItem {
     /// 1-based position in the burst.
     pub seq: u64,
+    /// Its AMQP `message_id`, for the line that reports it; empty if its task was lost.
     pub message_id: String,
+    /// `Ok` once confirmed; unroutable is an error here, whether or not the burst accepts it.
     pub result: Result<(), PublishError>,
 }
 

@@ -23,7 +23,9 @@ use super::state::Refusal;
 pub enum ConsumerEvent<'a> {
     /// The consumer is registered on `queue` in `session`.
     Consuming {
+        /// The session consuming, e.g. for its generation (1 at first, more after reconnects).
         session: &'a Session,
+        /// The queue consumed: for a server-named queue, the broker's name in this session.
         queue: &'a QueueName,
     },
     /// Not consuming: the session ended, or shutdown began.

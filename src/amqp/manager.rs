@@ -43,15 +43,20 @@ pub struct ChannelSetup {
 /// Everything the manager needs; built from the command line before any work starts.
 #[derive(Debug, Clone)]
 pub struct ManagerConfig {
+    /// The broker's address and credentials; its `Display` (in logs) hides the password.
     pub settings: AmqpSettings,
     /// Shown in the management UI's connection list (role and host name).
     pub connection_name: String,
+    /// The shortest wait before reconnecting; the backoff doubles from here, with jitter.
     pub reconnect_min: Duration,
+    /// The longest wait between attempts, however many failed.
     pub reconnect_max: Duration,
     /// Bounds the handshake (TCP, TLS, login) and, separately, the set-up (channel, declarations):
     /// a black-holed address must not stall the loop for the OS's minutes-long TCP timeout.
     pub connect_timeout: Duration,
+    /// Declared on every connect, before the session is handed out.
     pub topology: Topology,
+    /// Confirm mode, prefetch and side channel, applied on every connect.
     pub channel: ChannelSetup,
 }
 

@@ -11,9 +11,13 @@ use super::topology::Topology;
 /// The part of the manager's configuration every role shares.
 #[derive(Debug, Clone)]
 pub struct AmqpOptions {
+    /// Where the broker is and how to log in (`--amqp-url` and the credential flags).
     pub settings: AmqpSettings,
+    /// First wait of the reconnect backoff (`--reconnect-min`).
     pub reconnect_min: Duration,
+    /// Ceiling of the reconnect backoff, never below `reconnect_min` (`--reconnect-max`).
     pub reconnect_max: Duration,
+    /// Bounds one connection attempt, and separately its set-up (fixed, not a flag).
     pub connect_timeout: Duration,
     /// Where and how often roles publish their snapshots for the lab console; `None` is
     /// `--telemetry off`.
@@ -23,6 +27,7 @@ pub struct AmqpOptions {
 /// `--telemetry` and `--telemetry-exchange`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotSettings {
+    /// How often each role publishes one (`--telemetry`, 100ms to 24h).
     pub interval: Duration,
     /// A fanout exchange, non-durable: snapshots are transient and cost the broker nothing.
     pub exchange: ExchangeName,

@@ -25,8 +25,11 @@ use super::confirms::{Confirm, ConfirmTracker};
 
 /// One publish, ready for the wire.
 pub struct Frame {
+    /// Message id, persistence, content type, timestamp and app id, as consumers see them.
     pub properties: BasicProperties,
+    /// The payload, sent as it is.
     pub body: Vec<u8>,
+    /// Exchange, routing key and the `mandatory` flag.
     pub args: BasicPublishArguments,
     /// Matches a `basic.return` to its publish (the broker returns it before the ack).
     pub message_id: String,
@@ -47,7 +50,9 @@ impl FrameSink for Channel {
 /// A frame handed over on a confirm-mode channel: its number, and where its confirm will arrive.
 #[derive(Debug)]
 pub struct Enqueued {
+    /// The publish's number on the channel: the delivery tag the broker's ack will carry.
     pub tag: u64,
+    /// Resolves with the broker's answer, or `Lost` when the session ends first.
     pub confirm: oneshot::Receiver<Confirm>,
 }
 

@@ -41,7 +41,9 @@ pub enum PublishError {
     /// Published with `mandatory` and no queue matched: the broker dropped it.
     #[error("no queue is bound for exchange {exchange:?} and routing key {routing_key:?}; the message was not queued")]
     Unroutable {
+        /// The exchange it was published to (empty for the default exchange).
         exchange: String,
+        /// The key no binding matched (the queue name, through the default exchange).
         routing_key: String,
     },
 }
@@ -49,7 +51,9 @@ pub enum PublishError {
 /// Where a message goes: a queue (through the default exchange) or an exchange with a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
+    /// Straight to this queue, through the default exchange (the queue name is the key).
     Queue(QueueName),
+    /// To this exchange with this key; its bindings decide which queues get a copy.
     Exchange(ExchangeName, RoutingKey),
 }
 
@@ -66,8 +70,11 @@ impl Destination {
 /// One message to publish; properties that every message of this lab carries.
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage {
+    /// Queue, or exchange and key; named back if no queue is bound for it.
     pub destination: Destination,
+    /// The bytes as published: the lab's JSON envelope, or `perf`'s timestamped filler.
     pub body: Vec<u8>,
+    /// AMQP `message_id` (the envelope's id), so a message can be followed across logs.
     pub message_id: String,
     /// Unix seconds, AMQP's `timestamp` property.
     pub timestamp: u64,

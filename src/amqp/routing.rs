@@ -40,8 +40,11 @@ impl ExchangeKind {
 /// The three exchanges of the pub/sub lessons, by type; publishers declare all three.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabExchanges {
+    /// Routes by pattern (`--topic-exchange`; `"exchange":"topic"` in POST /publish).
     pub topic: ExchangeName,
+    /// Routes by exact key (`--direct-exchange`).
     pub direct: ExchangeName,
+    /// Copies every message to every bound queue (`--fanout-exchange`).
     pub fanout: ExchangeName,
 }
 

@@ -45,9 +45,13 @@ impl fmt::Display for Secret {
 pub struct AmqpSettings {
     /// `true` for `amqps://`: TLS with the webpki root certificates.
     pub tls: bool,
+    /// A name or IP address; an IPv6 address without the URL's brackets.
     pub host: String,
+    /// 5672, or 5671 for `amqps://`, unless the URL gives one.
     pub port: u16,
+    /// Percent-decoded: the URL's `%2f` (or no path at all) is the default vhost `/`.
     pub vhost: Vhost,
+    /// `--amqp-user` if given, else the URL's, else `guest`.
     pub user: UserName,
     /// Any length: it travels in the login's long string, not a short string.
     pub password: Secret,

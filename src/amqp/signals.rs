@@ -25,7 +25,9 @@ use super::stall::PublishStall;
 pub struct BrokerClose {
     /// `true` when the whole connection was closed, `false` for one channel.
     pub connection: bool,
+    /// AMQP reply code, e.g. 320 (forced close), 404 (not found), 406 (settings mismatch).
     pub code: u16,
+    /// The broker's reply text, which names what it objected to.
     pub text: String,
 }
 
@@ -127,9 +129,11 @@ impl ConnectionCallback for ConnectionEvents {
 /// or consumer cancel into the end of the session (the manager then reconnects and re-declares).
 /// It runs inline in amqprs' dispatcher, so it only records and forwards, never waits.
 pub struct ChannelEvents {
+    /// The session's end signal: a server-side channel close or consumer cancel ends it.
     pub signals: Arc<SessionSignals>,
     /// The channel's confirm book-keeping; `None` for a channel without confirm mode.
     pub confirms: Option<Arc<ConfirmTracker>>,
+    /// Told of every ack or nack, so `/ready` knows the broker is confirming.
     pub stall: Arc<PublishStall>,
 }
 

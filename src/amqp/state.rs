@@ -19,13 +19,20 @@ pub enum Cause {
 pub enum ConnectionState {
     /// Attempt `attempt` (1-based since the last success) is under way.
     Connecting {
+        /// 1 on the first try; grows with each failure until a connect succeeds.
         attempt: u32,
+        /// Why the previous attempt or session ended; `None` until something failed.
         last_error: Option<String>,
     },
     /// A session is up: channel open, topology declared.
     Connected,
     /// The connection ended or an attempt failed; the next attempt waits for the backoff.
-    Disconnected { last_error: String, cause: Cause },
+    Disconnected {
+        /// What went wrong, as logged and as the health endpoints show it.
+        last_error: String,
+        /// Whether the broker was away, refused, or a live session was lost: the remedy differs.
+        cause: Cause,
+    },
     /// The broker refused something for good; the manager stopped. Its text says what to do.
     Failed(Refusal),
     /// Closed on request (shutdown).
@@ -75,6 +82,7 @@ impl ConnectionState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Refusal {
+    /// What went wrong and what to do about it: the line the role exits with.
     pub message: String,
     /// A queue or exchange exists with other settings than this role's (406): the configuration
     /// must change, not the weather. `main` exits with 2 for these, 1 for other refusals.

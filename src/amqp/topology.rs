@@ -20,7 +20,9 @@ pub struct QueueSpec {
     pub name: Option<QueueName>,
     /// Survives a broker restart (with persistent messages, so do they).
     pub durable: bool,
+    /// Usable only by the declaring connection, and deleted when that connection closes.
     pub exclusive: bool,
+    /// Deleted by the broker once its last consumer is gone.
     pub auto_delete: bool,
     /// `x-…` arguments; they must be equal wherever the queue is declared.
     pub arguments: FieldTable,
@@ -61,7 +63,9 @@ impl QueueSpec {
 /// One exchange to declare.
 #[derive(Debug, Clone)]
 pub struct ExchangeSpec {
+    /// Declared if missing; an existing one must have the same `kind` and `durable`.
     pub name: ExchangeName,
+    /// How it routes; an exchange keeps its type for good, so every declarer must agree.
     pub kind: ExchangeKind,
     /// Survives a broker restart; the lab's exchanges do, the console's telemetry does not.
     pub durable: bool,
@@ -81,6 +85,7 @@ impl ExchangeSpec {
 /// The queue a binding binds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BoundQueue {
+    /// A queue known by name before it is declared (a durable, shared one).
     Named(QueueName),
     /// The queue declared last before the binding: a server-named queue's name is only known
     /// once the broker answered.
@@ -90,16 +95,22 @@ pub enum BoundQueue {
 /// One binding of a declared queue to a declared exchange.
 #[derive(Debug, Clone)]
 pub struct BindingSpec {
+    /// The queue that receives what matches.
     pub queue: BoundQueue,
+    /// The exchange whose messages are matched against `routing_key`.
     pub exchange: ExchangeName,
+    /// The binding key: a pattern for topic, an exact key for direct, empty (ignored) for fanout.
     pub routing_key: RoutingKey,
 }
 
 /// Everything one role declares, in order: exchanges, queues, bindings.
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
+    /// Declared first, so the bindings can refer to them.
     pub exchanges: Vec<ExchangeSpec>,
+    /// Declared in order; the last one is what [`BoundQueue::LastDeclared`] binds.
     pub queues: Vec<QueueSpec>,
+    /// Declared last, once every queue has its name.
     pub bindings: Vec<BindingSpec>,
     /// Added to the broker's refusal of a queue that exists with other arguments: which options
     /// must match.
@@ -113,13 +124,16 @@ pub struct Topology {
 pub struct DeclaredQueue {
     /// The queue's name (the broker's choice for a server-named queue).
     pub name: QueueName,
+    /// Messages ready in it when declared (0 if the broker did not say): those that waited.
     pub messages: u32,
+    /// Consumers already on it when declared (0 if the broker did not say).
     pub consumers: u32,
 }
 
 /// The result of declaring a topology, kept with the session it belongs to.
 #[derive(Debug, Clone, Default)]
 pub struct DeclaredTopology {
+    /// One per declared queue, in declaration order.
     pub queues: Vec<DeclaredQueue>,
 }
 
@@ -134,11 +148,15 @@ impl DeclaredTopology {
 /// What was being declared when the broker refused; names it in the error.
 #[derive(Debug, Clone)]
 pub enum Declaration {
+    /// Declaring this exchange (one that exists with another type, say).
     Exchange(ExchangeName),
     /// `None`: a server-named queue.
     Queue(Option<QueueName>),
+    /// Binding `queue` to `exchange` (a missing exchange or permission, say).
     Binding {
+        /// The queue being bound (the broker's name for a server-named one).
         queue: QueueName,
+        /// The exchange it was being bound to.
         exchange: ExchangeName,
     },
 }

@@ -69,8 +69,11 @@ impl DeadLetter {
 /// The options shared by every role that touches the work queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkQueue {
+    /// The queue producers publish to and workers consume (`--queue`).
     pub name: QueueName,
+    /// Fixed when the queue is created: a declaration with another type is refused (406).
     pub queue_type: QueueType,
+    /// Where rejected messages go instead of vanishing; `None` (the default) drops them.
     pub dead_letter: Option<DeadLetter>,
     /// Quorum queues only: deliveries after which a message is given up on.
     pub delivery_limit: Option<u32>,

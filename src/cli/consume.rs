@@ -16,6 +16,7 @@ use crate::roles::consume::{ConsumeConfig, WorkerBehaviour};
 /// `consume` options.
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
+    /// The work queue's name and shape, declared as the producers declare it.
     #[command(flatten)]
     pub queue: QueueArgs,
 
@@ -63,6 +64,7 @@ pub struct ConsumeArgs {
           value_name = "DURATION")]
     pub shutdown_grace: Duration,
 
+    /// The health endpoints' port and address.
     #[command(flatten)]
     pub health: HealthArgs,
 }

@@ -33,8 +33,10 @@ pub use queue::DEFAULT_DELIVERY_LIMIT;
 #[derive(Debug, Parser)]
 #[command(name = "playground", version, propagate_version = true)]
 pub struct Cli {
+    /// The broker and logging options every role shares (global flags).
     #[command(flatten)]
     pub common: common::CommonArgs,
+    /// The role to run, with its own options.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -66,10 +68,13 @@ pub enum Command {
 pub struct Config {
     /// `--check-config`: validate and describe, do not run.
     pub check_only: bool,
+    /// Pretty lines for terminals or JSON for log pipelines; also picks how bodies are logged.
     pub log_format: LogFormat,
     /// Log to stderr instead of stdout (for `send` and `perf`, whose stdout is their output).
     pub logs_to_stderr: bool,
+    /// The broker options every role shares, validated.
     pub amqp: AmqpOptions,
+    /// The chosen subcommand's validated settings.
     pub role: Role,
 }
 

@@ -27,6 +27,7 @@ pub struct ProduceServerArgs {
     )]
     pub bind: IpAddr,
 
+    /// The work queue's name and shape, declared as the consumers declare it.
     #[command(flatten)]
     pub queue: QueueArgs,
 
@@ -49,6 +50,7 @@ pub struct ProduceServerArgs {
           value_parser = values::positive_duration, value_name = "DURATION")]
     pub publish_timeout: Duration,
 
+    /// The three exchanges POST /publish can publish to.
     #[command(flatten)]
     pub exchanges: ExchangeArgs,
 

@@ -12,6 +12,7 @@ use crate::roles::send::{SendConfig, SendTarget};
 /// `send` options.
 #[derive(Debug, Args)]
 pub struct SendArgs {
+    /// The work queue's name and shape (published to without --exchange).
     #[command(flatten)]
     pub queue: QueueArgs,
 
@@ -29,6 +30,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "KEY", requires = "exchange")]
     pub routing_key: Option<RoutingKey>,
 
+    /// The three exchanges' names, for --exchange.
     #[command(flatten)]
     pub exchanges: ExchangeArgs,
 
@@ -68,8 +70,11 @@ pub struct SendArgs {
 /// `send --exchange` values: which of the three exchanges to publish to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExchangeKindArg {
+    /// The topic exchange (routing by pattern).
     Topic,
+    /// The direct exchange (routing by exact key).
     Direct,
+    /// The fanout exchange (a copy to every bound queue; the key is ignored).
     Fanout,
 }
 

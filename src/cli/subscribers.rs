@@ -30,6 +30,7 @@ pub struct SubscriberArgs {
     #[arg(long, env = "PREFETCH", default_value_t = 10)]
     pub prefetch: u16,
 
+    /// The health endpoints' port and address.
     #[command(flatten)]
     pub health: HealthArgs,
 }
@@ -58,6 +59,7 @@ pub struct FanoutSubArgs {
     )]
     pub exchange: ExchangeName,
 
+    /// The options every subscriber shares.
     #[command(flatten)]
     pub subscriber: SubscriberArgs,
 }
@@ -94,6 +96,7 @@ pub struct TopicSubArgs {
     #[arg(long, env = "EXCHANGE_TYPE", value_enum, default_value_t = SubscribeKindArg::Topic)]
     pub exchange_type: SubscribeKindArg,
 
+    /// The options every subscriber shares.
     #[command(flatten)]
     pub subscriber: SubscriberArgs,
 }
@@ -101,7 +104,9 @@ pub struct TopicSubArgs {
 /// `topic-sub --exchange-type` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SubscribeKindArg {
+    /// Topic exchange: patterns with '*' (one word) and '#' (zero or more words).
     Topic,
+    /// Direct exchange: exact routing keys.
     Direct,
 }
 

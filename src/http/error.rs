@@ -33,21 +33,37 @@ pub enum ApiError {
     BadRequest(String),
     /// Body over the limit: 413.
     #[error("request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The largest body accepted, in bytes (`--max-body`).
+        limit: usize,
+    },
     /// The body is not declared as JSON: 415 (nothing is guessed from a form or text body).
     #[error("send the body as JSON with the header Content-Type: application/json (got {0})")]
     UnsupportedMediaType(String),
     /// Headers larger than the server accepts: 431.
     #[error("request headers are {size} bytes; at most {limit} are accepted")]
-    HeadersTooLarge { size: usize, limit: usize },
+    HeadersTooLarge {
+        /// The request's headers in bytes: each name and value, plus 4 for `: ` and CRLF.
+        size: usize,
+        /// The most header bytes accepted (fixed, not a flag).
+        limit: usize,
+    },
     /// No such route: 404.
     #[error("no route for {method} {path}")]
-    NotFound { method: String, path: String },
+    NotFound {
+        /// The request's method, echoed in the message.
+        method: String,
+        /// The path asked for; may carry a hint (`/events` says when the console is off).
+        path: String,
+    },
     /// Route exists, method does not: 405 with `Allow`.
     #[error("{method} is not allowed on {path}; allowed: {allow}")]
     MethodNotAllowed {
+        /// The method that was tried.
         method: String,
+        /// The path, which has a route for other methods only.
         path: String,
+        /// The methods the route takes, comma-separated: also the `Allow` header's value.
         allow: String,
     },
     /// The broker is unreachable or the connection dropped: 503, retry later.

@@ -34,7 +34,9 @@ pub enum PortChoice {
 /// Where a role listens, and which flag and env var set it (named in errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listen {
+    /// Address and port; port 0 lets the OS pick a free one (which is logged).
     pub addr: SocketAddr,
+    /// Whether a taken port is an error, or falls back to a free one.
     pub choice: PortChoice,
     /// `--port / PORT` or `--health-port / HEALTH_PORT`.
     pub flag: &'static str,

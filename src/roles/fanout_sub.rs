@@ -9,7 +9,9 @@ use crate::amqp::{AmqpOptions, ExchangeKind, ExchangeName, RoutingKey};
 /// Settings of `fanout-sub`, built from its flags.
 #[derive(Debug, Clone)]
 pub struct FanoutSubConfig {
+    /// The fanout exchange to bind to (declared durable if missing).
     pub exchange: ExchangeName,
+    /// Queue, name, prefetch and health settings, shared with `topic-sub`.
     pub subscriber: Subscriber,
 }
 

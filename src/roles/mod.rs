@@ -29,11 +29,17 @@ use crate::http::Listen;
 /// The role chosen on the command line, with its settings.
 #[derive(Debug, Clone)]
 pub enum Role {
+    /// The HTTP service that publishes confirmed messages (and serves the lab console).
     ProduceServer(produce_server::ProduceServerConfig),
+    /// The work-queue worker.
     Consume(consume::ConsumeConfig),
+    /// The one-shot command-line publisher.
     Send(send::SendConfig),
+    /// A subscriber to every message of a fanout exchange.
     FanoutSub(fanout_sub::FanoutSubConfig),
+    /// A subscriber to the keys matching its patterns, on a topic or direct exchange.
     TopicSub(topic_sub::TopicSubConfig),
+    /// The load tool.
     Perf(perf::PerfConfig),
 }
 

@@ -29,8 +29,11 @@ pub enum SendTarget {
     /// One of the lab's exchanges, with a routing key; unroutable messages are reported, and are
     /// not a failure (nobody subscribing is something to learn, not an error).
     Exchange {
+        /// All three, declared at start; `kind` picks the one published to.
         exchanges: LabExchanges,
+        /// Which of the three exchanges the messages go to.
         kind: ExchangeKind,
+        /// The key every message carries; empty for fanout, which ignores it.
         routing_key: RoutingKey,
     },
 }
@@ -80,16 +83,19 @@ impl SendTarget {
 /// Settings of `send`, built from its flags.
 #[derive(Debug, Clone)]
 pub struct SendConfig {
+    /// The work queue, or one of the lab's exchanges.
     pub target: SendTarget,
     /// Messages to send, numbered 1..=count.
     pub count: u64,
     /// One summary line instead of a line per message.
     pub quiet: bool,
+    /// Stamped into every envelope's `service` and as the AMQP `app_id`.
     pub service_name: InstanceName,
     /// Bound on each message's confirm.
     pub publish_timeout: Duration,
     /// How long to wait for the first connection before giving up.
     pub connect_wait: Duration,
+    /// The message words joined with spaces; numbered per message when `count` is over 1.
     pub text: String,
 }
 

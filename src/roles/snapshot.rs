@@ -27,51 +27,74 @@ pub const MAX_HANDLED: usize = 200;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Handled and acked: the broker forgets it.
     Acked,
+    /// Rejected with requeue: back on the queue, to be redelivered (maybe to another worker).
     Requeued,
+    /// Rejected without requeue and routed to the dead-letter queue, where it can be inspected.
     DeadLettered,
+    /// Rejected without requeue, with no dead-letter queue to take it: gone for good.
     Dropped,
 }
 
 /// One message a consumer or subscriber handled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handled {
+    /// The AMQP `message_id` (empty if the publisher set none), to find it in the logs.
     pub message_id: String,
+    /// Position in its burst, from the envelope; `None` for single messages and subscribers.
     #[serde(default)]
     pub seq: Option<u64>,
+    /// The envelope's burst id, so the console shows how a burst was shared out.
     #[serde(default)]
     pub burst: Option<String>,
+    /// The key it was delivered with; set by subscribers, `None` from the work-queue consumer.
     #[serde(default)]
     pub routing_key: Option<String>,
+    /// The broker's redelivered flag: an earlier consumer got it and did not ack.
     pub redelivered: bool,
+    /// What became of it, which decides whether the console highlights it.
     pub outcome: Outcome,
 }
 
 /// Counters since the role started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotCounters {
+    /// Deliveries taken from the broker; the console's rate for consumers and subscribers.
     pub received: u64,
+    /// Deliveries acked after handling.
     pub acked: u64,
+    /// Deliveries rejected (simulated failures), requeued or not.
     pub rejected: u64,
+    /// Deliveries flagged redelivered: an earlier consumer did not ack them.
     pub redelivered: u64,
+    /// Rejections routed to the dead-letter queue, counted by the [`HandledLog`], not the metrics.
     pub dead_lettered: u64,
+    /// Messages handed to the broker; with confirmed, shows what is in flight.
     pub published: u64,
+    /// Publishes the broker acked, unroutable ones included; produce-server's console rate.
     pub confirmed: u64,
+    /// Confirmed publishes that no queue was bound for (returned as unroutable).
     pub returned: u64,
 }
 
 /// What a role is, for the console's card.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
+    /// The subcommand (`consume`, `topic-sub`, …): how the console labels and keys the card.
     pub role: String,
     /// `--name` (consumers, subscribers) or the service name (produce-server).
     pub instance: String,
+    /// The work queue, or a subscriber's named queue; `None` for a server-named one.
     #[serde(default)]
     pub queue: Option<String>,
+    /// How many unacked messages it may hold; `None` for roles that do not consume.
     #[serde(default)]
     pub prefetch: Option<u16>,
+    /// The exchange a subscriber is bound to; `None` for the other roles.
     #[serde(default)]
     pub exchange: Option<String>,
+    /// A topic or direct subscriber's binding keys; empty for fanout and the other roles.
     #[serde(default)]
     pub patterns: Vec<String>,
 }
@@ -79,16 +102,22 @@ pub struct Identity {
 /// One snapshot as published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// Who sent it; flattened, so its fields sit at the top level of the JSON.
     #[serde(flatten)]
     pub identity: Identity,
     /// Tells two processes with the same name apart (host name and process id).
     pub process: String,
+    /// The connection state (`connected`, `disconnected`, …) when it was taken.
     pub connection: String,
+    /// Totals since the role started, not since the last snapshot: the console takes differences.
     pub counters: SnapshotCounters,
+    /// The messages handled since the previous snapshot, at most [`MAX_HANDLED`] of them.
     pub handled: Vec<Handled>,
     /// Handled messages left out of `handled` because there were more than [`MAX_HANDLED`].
     pub cut: u64,
+    /// The sender's snapshot interval; the console calls a card stale after three of them.
     pub interval_ms: u64,
+    /// When it was published (RFC 3339 UTC); the time the console shows on its highlights.
     pub sent_at: String,
 }
 
@@ -142,7 +171,9 @@ pub fn exchange_spec(settings: &SnapshotSettings) -> ExchangeSpec {
 /// What a snapshot task reads from: the role's manager (connection state, side channel,
 /// metrics) and its log of handled messages.
 pub struct Source {
+    /// Read for the connection state, the side channel to publish on, and the counters.
     pub manager: Arc<ConnectionManager>,
+    /// Shared with the role's consumer, which records into it.
     pub handled: Arc<HandledLog>,
 }
 

@@ -31,11 +31,15 @@ use crate::roles::snapshot::{self, Handled, HandledLog, Identity, Outcome};
 /// The settings every subscriber shares (`--queue`, `--name`, `--prefetch`, health, log style).
 #[derive(Debug, Clone)]
 pub struct Subscriber {
+    /// The service name in every log line (`logger-service`); the host name by default.
     pub name: InstanceName,
     /// A durable queue shared by the service's replicas; `None` for a server-named one.
     pub queue: Option<QueueName>,
+    /// Unacked messages the broker may push at once (`--prefetch`).
     pub prefetch: u16,
+    /// Where `/health`, `/ready` and `/metrics` are served; `None` disables them.
     pub health_listen: Option<Listen>,
+    /// How bodies appear in the log lines (indented, or on one line with JSON logs).
     pub body_style: BodyStyle,
 }
 
@@ -69,14 +73,19 @@ pub struct Subscription {
     pub role: &'static str,
     /// The service name in every log line (`logger-service`); the host name by default.
     pub name: InstanceName,
+    /// Declared durable on every connect, then bound once per pattern.
     pub exchange: ExchangeName,
+    /// The exchange's type, which decides how `patterns` are read.
     pub kind: ExchangeKind,
     /// Binding keys (validated); a fanout subscription has one empty key.
     pub patterns: Vec<RoutingKey>,
     /// A durable queue shared by the service's replicas; `None` for a server-named one.
     pub queue: Option<QueueName>,
+    /// Unacked messages the broker may push at once (`--prefetch`).
     pub prefetch: u16,
+    /// Where `/health`, `/ready` and `/metrics` are served; `None` disables them.
     pub health_listen: Option<Listen>,
+    /// How bodies appear in the log lines (indented, or on one line with JSON logs).
     pub body_style: BodyStyle,
 }
 

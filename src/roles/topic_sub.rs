@@ -11,11 +11,13 @@ use crate::amqp::{AmqpOptions, ExchangeKind, ExchangeName, RoutingKey};
 /// Settings of `topic-sub`, built from its flags.
 #[derive(Debug, Clone)]
 pub struct TopicSubConfig {
+    /// The topic or direct exchange to bind to (declared durable if missing).
     pub exchange: ExchangeName,
     /// `Topic` or `Direct`.
     pub kind: ExchangeKind,
     /// Binding keys, checked for `kind` at start-up; at least one.
     pub patterns: Vec<RoutingKey>,
+    /// Queue, name, prefetch and health settings, shared with `fanout-sub`.
     pub subscriber: Subscriber,
 }
 

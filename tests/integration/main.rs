@@ -2,6 +2,9 @@
 //! default; PLAYGROUND_TEST_AMQP_HOST / _PORT override). Every test uses its own queue and deletes
 //! it. Set TEST_LOG=1 to see the processes' logs.
 
+// A failed unwrap, expect or assert is how a test (or its helper) fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod bad_input;
 mod config;
 mod confirms;

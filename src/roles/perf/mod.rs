@@ -27,7 +27,9 @@ use stats::Stats;
 /// Settings of `perf`, built from its flags.
 #[derive(Debug, Clone)]
 pub struct PerfConfig {
+    /// Producers, each on its own connection; 0 to only consume.
     pub producers: usize,
+    /// Consumers, each on its own connection; 0 to only publish.
     pub consumers: usize,
     /// Messages per second per producer; 0 = as fast as possible.
     pub rate: f64,
@@ -35,10 +37,13 @@ pub struct PerfConfig {
     pub confirm: u16,
     /// Message body size in bytes (at least 8: the send time).
     pub size: usize,
+    /// Unacked messages the broker may push to each consumer.
     pub prefetch: u16,
     /// A named queue; `None` = a fresh queue deleted at the end.
     pub queue: Option<QueueName>,
+    /// A fresh classic queue is transient; a quorum queue is always durable.
     pub queue_type: QueueType,
+    /// Publish persistent messages, which a durable queue writes to disk (slower).
     pub persistent: bool,
     /// Stop after this long…
     pub time: Option<Duration>,

@@ -91,17 +91,10 @@ impl View {
                 first_seen,
                 handled,
             };
-            self.bursts.insert(burst.to_owned(), new);
-            if self.bursts.len() > TRACKED_BURSTS {
-                let oldest = self
-                    .bursts
-                    .iter()
-                    .min_by_key(|(_, b)| b.first_seen)
-                    .map(|(id, _)| id.clone());
-                if let Some(oldest) = oldest {
-                    self.bursts.remove(&oldest);
-                }
+            if self.bursts.len() >= TRACKED_BURSTS {
+                remove_oldest(&mut self.bursts, |b| b.first_seen);
             }
+            self.bursts.insert(burst.to_owned(), new);
         }
         if let Some(tally) = self.bursts.get_mut(burst) {
             *tally.handled.entry(instance.to_owned()).or_default() += 1;
@@ -113,15 +106,8 @@ impl View {
     fn count_routing_key(&mut self, key: &str, subscriber: &str) {
         self.reports_seen += 1;
         if !self.matrix.contains_key(key) && self.matrix.len() >= MAX_ROUTING_KEYS {
-            let oldest = self
-                .matrix
-                .iter()
-                .min_by_key(|(_, row)| row.last_seen)
-                .map(|(key, _)| key.clone());
-            if let Some(oldest) = oldest {
-                self.matrix.remove(&oldest);
-                self.dropped_routing_keys += 1;
-            }
+            remove_oldest(&mut self.matrix, |row| row.last_seen);
+            self.dropped_routing_keys += 1;
         }
         let row = self.matrix.entry(key.to_owned()).or_default();
         row.last_seen = self.reports_seen;
@@ -151,14 +137,7 @@ impl View {
     fn update_instance(&mut self, snapshot: Snapshot) {
         let key = format!("{}/{}", snapshot.identity.role, snapshot.process);
         if !self.instances.contains_key(&key) && self.instances.len() >= MAX_INSTANCES {
-            let oldest = self
-                .instances
-                .iter()
-                .min_by_key(|(_, instance)| instance.seen)
-                .map(|(key, _)| key.clone());
-            if let Some(oldest) = oldest {
-                self.instances.remove(&oldest);
-            }
+            remove_oldest(&mut self.instances, |instance| instance.seen);
         }
         let now = Instant::now();
         let count = |s: &Snapshot| {
@@ -232,6 +211,17 @@ impl View {
             "counts": counts,
             "dropped_routing_keys": self.dropped_routing_keys,
         })
+    }
+}
+
+/// Makes room in a bounded map: removes the entry whose `age` is least (seen first or longest ago).
+fn remove_oldest<V, A: Ord>(map: &mut BTreeMap<String, V>, age: impl Fn(&V) -> A) {
+    let oldest = map
+        .iter()
+        .min_by_key(|(_, value)| age(value))
+        .map(|(key, _)| key.clone());
+    if let Some(oldest) = oldest {
+        map.remove(&oldest);
     }
 }
 
