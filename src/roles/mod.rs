@@ -8,10 +8,12 @@
 //! - [`fanout_sub`], [`topic_sub`]: the pub/sub subscribers, two faces of one engine,
 //!   `subscription`;
 //! - [`perf`]: the load tool;
-//! - shared by them: [`snapshot`] (what each role tells the console), `body` (logging bodies).
+//! - shared by them: [`consuming`] (what runs around every consumer), [`snapshot`] (what each
+//!   role tells the console), [`body`] (logging bodies).
 
 pub mod body;
 pub mod consume;
+pub mod consuming;
 pub mod fanout_sub;
 pub mod perf;
 pub mod produce_server;

@@ -9,24 +9,22 @@
 //! - named (`--queue`): durable and shared, so the replicas of one service compete for its
 //!   messages, and messages published while they were away wait for them.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::amqp::{
-    consume_across_sessions, AmqpOptions, BindingSpec, BoundQueue, ChannelSetup, ConnectionManager,
-    ConsumerEvent, ConsumerTag, Delivery, ExchangeKind, ExchangeName, ExchangeSpec, InstanceName,
-    QueueName, QueueSpec, RoutingKey, Session, Topology,
+    consume_across_sessions, AmqpOptions, BindingSpec, BoundQueue, ConsumerEvent, ConsumerTag,
+    Delivery, ExchangeKind, ExchangeName, ExchangeSpec, InstanceName, QueueName, QueueSpec,
+    RoutingKey, Session, Topology,
 };
-use crate::http::{server, spawn_probe_server, Health, Listen, Readiness};
-use crate::identity;
+use crate::http::Listen;
 use crate::message::EnvelopeView;
 use crate::metrics::Metrics;
 use crate::roles::body::{render_body, BodyStyle};
-use crate::roles::snapshot::{self, Handled, HandledLog, Identity, Outcome};
+use crate::roles::consuming::{ConsumingRole, Plan};
+use crate::roles::snapshot::{Handled, HandledLog, Identity, Outcome};
 
 /// The settings every subscriber shares (`--queue`, `--name`, `--prefetch`, health, log style).
 #[derive(Debug, Clone)]
@@ -155,54 +153,21 @@ impl Subscription {
 }
 
 /// Subscribes until `shutdown`. Fails only when the broker refused the exchange, queue or a
-/// binding for good.
+/// binding for good (or the health port cannot be used).
 pub async fn run(
     subscription: Subscription,
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // Bound first: a port that cannot be used must stop the role before it declares anything.
-    let probe_listener = match subscription.health_listen {
-        Some(listen) => Some(server::bind(listen).await?),
-        None => None,
+    let plan = Plan {
+        role: subscription.role,
+        name: subscription.name.clone(),
+        topology: subscription.topology(),
+        prefetch: subscription.prefetch,
+        health_listen: subscription.health_listen,
+        identity: identity_of(&subscription),
     };
-    let metrics = Arc::new(Metrics::new(subscription.role));
-    let mut topology = subscription.topology();
-    topology
-        .exchanges
-        .extend(amqp.snapshots.as_ref().map(snapshot::exchange_spec));
-    let manager = Arc::new(ConnectionManager::start(
-        amqp.for_role(
-            identity::connection_name(subscription.role),
-            topology,
-            ChannelSetup {
-                prefetch: Some(subscription.prefetch),
-                ..ChannelSetup::default()
-            },
-        ),
-        metrics.clone(),
-    ));
-    let health = Health::new(
-        subscription.role,
-        subscription.name.as_str(),
-        manager.state(),
-        Readiness::WhenTheRoleSaysSo,
-    );
-    let background = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    if let Some(listener) = probe_listener {
-        let (health, metrics) = (health.clone(), metrics.clone());
-        spawn_probe_server(listener, health, metrics, background.clone(), &tasks);
-    }
-    let handled = Arc::new(HandledLog::default());
-    if let Some(settings) = amqp.snapshots.clone() {
-        let source = snapshot::Source {
-            manager: manager.clone(),
-            handled: handled.clone(),
-        };
-        let identity = identity_of(&subscription);
-        snapshot::spawn(settings, identity, source, background.clone(), &tasks);
-    }
+    let role = ConsumingRole::start(plan, &amqp).await?;
     let patterns = subscription.pattern_list();
     info!(
         subscriber = %subscription.name,
@@ -218,11 +183,12 @@ pub async fn run(
     let handler = Handler {
         subscription: &subscription,
         patterns: &patterns,
-        metrics: &metrics,
-        handled: &handled,
+        metrics: &role.metrics,
+        handled: &role.handled,
     };
+    let health = &role.health;
     let result = consume_across_sessions(
-        &manager,
+        &role.manager,
         &consumer_tag,
         &shutdown,
         |session| session.declared().last_queue_name().cloned(),
@@ -236,11 +202,7 @@ pub async fn run(
         |delivery| handler.handle(delivery),
     )
     .await;
-    health.set_role_ready(false);
-    background.cancel();
-    tasks.close();
-    tasks.wait().await;
-    manager.close().await;
+    role.finish().await;
     result?;
     info!(subscriber = %subscription.name, "subscriber stopped");
     Ok(())

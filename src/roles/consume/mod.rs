@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::info;
 
 pub use behaviour::{WorkerBehaviour, CRASH_EXIT_CODE};
@@ -24,14 +23,12 @@ use handler::Worker;
 use tally::{log_summaries, log_summary, Counts, Tally};
 
 use crate::amqp::{
-    consume_across_sessions, AmqpOptions, ChannelSetup, ConnectionManager, ConsumerEvent,
-    ConsumerTag, InstanceName, SnapshotSettings, Topology, WorkQueue,
+    consume_across_sessions, AmqpOptions, ConsumerEvent, ConsumerTag, InstanceName, WorkQueue,
 };
-use crate::http::{server, spawn_probe_server, Health, Listen, Readiness};
-use crate::identity;
-use crate::metrics::Metrics;
+use crate::http::Listen;
 use crate::roles::body::BodyStyle;
-use crate::roles::snapshot::{self, HandledLog, Identity};
+use crate::roles::consuming::{ConsumingRole, Plan};
+use crate::roles::snapshot::Identity;
 
 /// Settings of `consume`, built from its flags.
 #[derive(Debug, Clone)]
@@ -56,65 +53,32 @@ pub struct ConsumeConfig {
 
 /// Consumes until `shutdown`: then cancels the consumer, settles the message in hand, stops its
 /// background tasks, closes the connection and returns. Fails only when the broker refused the
-/// queue for good.
+/// queue for good (or the health port cannot be used).
 pub async fn run(
     config: ConsumeConfig,
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    // Bound first: a port that cannot be used must stop the role before it declares anything.
-    let probe_listener = match config.health_listen {
-        Some(listen) => Some(server::bind(listen).await?),
-        None => None,
-    };
-    let metrics = Arc::new(Metrics::new("consume"));
-    let manager = Arc::new(ConnectionManager::start(
-        amqp.for_role(
-            identity::connection_name("consume"),
-            topology(&config, amqp.snapshots.as_ref()),
-            ChannelSetup {
-                prefetch: Some(config.prefetch),
-                ..ChannelSetup::default()
-            },
-        ),
-        metrics.clone(),
-    ));
-    let health = Health::new(
-        "consume",
-        config.name.as_str(),
-        manager.state(),
-        Readiness::WhenTheRoleSaysSo,
-    );
-    let background = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    if let Some(listener) = probe_listener {
-        let (health, metrics) = (health.clone(), metrics.clone());
-        spawn_probe_server(listener, health, metrics, background.clone(), &tasks);
-    }
-    let handled = Arc::new(HandledLog::default());
-    if let Some(settings) = amqp.snapshots.clone() {
-        let identity = Identity {
+    let plan = Plan {
+        role: "consume",
+        name: config.name.clone(),
+        topology: config.queue.topology(),
+        prefetch: config.prefetch,
+        health_listen: config.health_listen,
+        identity: Identity {
             role: "consume".to_owned(),
             instance: config.name.to_string(),
             queue: Some(config.queue.name.to_string()),
             prefetch: Some(config.prefetch),
             ..Identity::default()
-        };
-        let source = snapshot::Source {
-            manager: manager.clone(),
-            handled: handled.clone(),
-        };
-        snapshot::spawn(settings, identity, source, background.clone(), &tasks);
-    }
+        },
+    };
+    let role = ConsumingRole::start(plan, &amqp).await?;
     let tally = Arc::new(Tally::default());
     if let Some(every) = config.summary_every {
-        tasks.spawn(log_summaries(
-            tally.clone(),
-            every,
-            config.name.to_string(),
-            config.queue.name.to_string(),
-            background.clone(),
-        ));
+        let (tally, name) = (tally.clone(), config.name.to_string());
+        let queue = config.queue.name.to_string();
+        role.spawn(move |stop| log_summaries(tally, every, name, queue, stop));
     }
     log_start(&config, &amqp);
 
@@ -122,15 +86,15 @@ pub async fn run(
     let consumer_tag = ConsumerTag::for_instance(config.name.as_str(), std::process::id());
     let worker = Worker {
         tally: tally.clone(),
-        metrics,
-        handled,
+        metrics: role.metrics.clone(),
+        handled: role.handled.clone(),
         shutdown: shutdown.clone(),
         style: config.body_style,
         config,
     };
-    let queue = worker.config.queue.name.clone();
+    let (queue, health) = (worker.config.queue.name.clone(), &role.health);
     let result = consume_across_sessions(
-        &manager,
+        &role.manager,
         &consumer_tag,
         &shutdown,
         |_| Some(queue.clone()),
@@ -144,11 +108,7 @@ pub async fn run(
         |delivery| worker.handle(delivery),
     )
     .await;
-    health.set_role_ready(false);
-    background.cancel();
-    tasks.close();
-    tasks.wait().await;
-    manager.close().await;
+    role.finish().await;
     result?;
     let (name, queue) = (
         worker.config.name.as_str(),
@@ -163,15 +123,6 @@ pub async fn run(
     );
     info!("consumer stopped");
     Ok(())
-}
-
-/// The work queue's topology, plus the console's telemetry exchange when snapshots are on.
-fn topology(config: &ConsumeConfig, snapshots: Option<&SnapshotSettings>) -> Topology {
-    let mut topology = config.queue.topology();
-    topology
-        .exchanges
-        .extend(snapshots.map(snapshot::exchange_spec));
-    topology
 }
 
 fn log_start(config: &ConsumeConfig, amqp: &AmqpOptions) {
