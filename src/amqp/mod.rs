@@ -39,7 +39,7 @@ pub mod work_queue;
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use consumer::{consume_across_sessions, ConsumerEvent};
 pub use delivery::{Delivery, SettleError};
-pub use manager::{next_live_session, ChannelSetup, ConnectionManager, ManagerConfig};
+pub use manager::{next_live_session, ChannelSetup, ConnectionManager, ManagerConfig, NoSession};
 pub use names::{
     ConsumerTag, ExchangeName, InstanceName, NameError, QueueName, RoutingKey, UserName, Vhost,
 };

@@ -7,15 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::amqp::{
-    next_live_session, publish_burst, AmqpOptions, BurstItem, Cause, ChannelSetup,
-    ConfirmedPublisher, ConnectionManager, ConnectionState, Destination, ExchangeKind,
-    InstanceName, LabExchanges, OutgoingMessage, PublishError, RoutingKey, Topology, WorkQueue,
-    BURST_WINDOW,
+    publish_burst, AmqpOptions, BurstItem, ChannelSetup, ConfirmedPublisher, ConnectionManager,
+    Destination, ExchangeKind, InstanceName, LabExchanges, NoSession, OutgoingMessage,
+    PublishError, RoutingKey, Topology, WorkQueue, BURST_WINDOW,
 };
 use crate::identity;
 use crate::message::{numbered_text, unix_seconds_now, Envelope};
@@ -129,20 +127,14 @@ async fn send_all(
     amqp: &AmqpOptions,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut sessions = manager.sessions();
+    let url = amqp.settings.redacted();
     tokio::select! {
-        connected = tokio::time::timeout(config.connect_wait, next_live_session(&mut sessions)) => {
-            if connected.is_ok() {
-                if let Some(error) = manager.failure() {
-                    anyhow::bail!(error);
-                }
+        session = manager.first_session(&url, config.connect_wait) => {
+            if let Err(NoSession::Refused(refusal)) = session {
+                // Kept as a Refusal, so a settings mismatch still exits with 2.
+                return Err(refusal.into());
             }
-            connected.ok().flatten().with_context(|| not_connected(manager, amqp, config.connect_wait))?;
-        }
-        error = manager.failed() => anyhow::bail!(error),
-        // A command-line tool need not wait out a refusal: a person is there to fix it.
-        () = refused(manager) => {
-            anyhow::bail!(not_connected(manager, amqp, config.connect_wait))
+            session?;
         }
         _ = shutdown.cancelled() => anyhow::bail!("interrupted before connecting; nothing was sent"),
     }
@@ -237,44 +229,5 @@ async fn send_all(
             config.count - report.confirmed,
             config.count
         ),
-    }
-}
-
-/// Resolves once the broker has answered a connection attempt with a refusal it retries (a
-/// login, a vhost; a refusal for good is `manager.failed()`'s).
-async fn refused(manager: &ConnectionManager) {
-    let mut state = manager.state();
-    let retried_refusal = |s: &ConnectionState| {
-        matches!(
-            s,
-            ConnectionState::Disconnected {
-                cause: Cause::Refused,
-                ..
-            }
-        )
-    };
-    while !retried_refusal(&state.borrow_and_update()) {
-        if state.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Why `send` gave up waiting for a connection: the broker answered and refused, or nothing
-/// answered — two different things to fix.
-fn not_connected(manager: &ConnectionManager, amqp: &AmqpOptions, waited: Duration) -> String {
-    let state = manager.state().borrow().clone();
-    let error = state.last_error().unwrap_or("no answer");
-    if state.was_refused() {
-        format!(
-            "RabbitMQ at {} refused the connection: {error}",
-            amqp.settings
-        )
-    } else {
-        format!(
-            "could not reach RabbitMQ at {} within {}: {error}",
-            amqp.settings,
-            humantime::format_duration(waited),
-        )
     }
 }

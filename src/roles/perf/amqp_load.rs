@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -14,8 +13,8 @@ use super::report::{print_summary, report_every_second};
 use super::stats::Stats;
 use super::{run_until, PerfConfig};
 use crate::amqp::{
-    consume_across_sessions, next_live_session, AmqpOptions, ChannelSetup, ConfirmedPublisher,
-    ConnectionManager, ConsumerEvent, ConsumerTag, InstanceName, QueueName, Topology,
+    consume_across_sessions, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConnectionManager,
+    ConsumerEvent, ConsumerTag, InstanceName, NoSession, QueueName, Topology,
 };
 use crate::identity;
 use crate::metrics::Metrics;
@@ -96,17 +95,13 @@ pub async fn run(
         )));
     }
     // Everyone connected (and the queue declared) before the clock starts.
+    let url = amqp.settings.redacted();
     for manager in managers.iter().chain(&producer_managers) {
-        let mut sessions = manager.sessions();
-        tokio::select! {
-            session = tokio::time::timeout(Duration::from_secs(30), next_live_session(&mut sessions)) => {
-                session.ok().flatten().with_context(|| format!(
-                    "could not reach RabbitMQ at {}: {}",
-                    amqp.settings,
-                    manager.state().borrow().last_error().unwrap_or("no answer")
-                ))?;
-            }
-            refusal = manager.failed() => return Err(refusal.into()),
+        if let Err(failure) = manager.first_session(&url, Duration::from_secs(30)).await {
+            return Err(match failure {
+                NoSession::Refused(refusal) => refusal.into(),
+                other => other.into(),
+            });
         }
     }
     eprintln!(

@@ -199,6 +199,36 @@ async fn send_fails_when_the_broker_cannot_be_reached() {
 }
 
 #[tokio::test]
+async fn send_says_the_broker_refused_a_wrong_password_and_does_not_wait_for_it() {
+    let url = format!(
+        "amqp://{}:wrong-{}@{}:{}/%2f",
+        unique("user"),
+        std::process::id(),
+        broker_host(),
+        broker_port()
+    );
+    let started = std::time::Instant::now();
+    let (code, output) = run_to_end(
+        &["send", "--queue", "never-created", "--amqp-url", &url, "x"],
+        Duration::from_secs(25),
+    )
+    .await;
+    assert_eq!(code, 1, "{output}");
+    let exit = output
+        .lines()
+        .find(|l| l.contains("\"exiting\""))
+        .unwrap_or_else(|| panic!("no exit line: {output}"));
+    assert!(exit.contains("refused the connection"), "{exit}");
+    assert!(!exit.contains("could not reach"), "{exit}");
+    assert!(!output.contains("wrong-"), "password leaked: {output}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "it waited out --connect-wait (30s): {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn every_role_refuses_a_queue_of_another_shape_with_one_clear_line() {
     let (queue, _cleanup) = test_queue("shape");
     // The queue exists as the Node services declare it: plain durable classic.
