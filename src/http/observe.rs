@@ -22,10 +22,17 @@ use crate::telemetry::elapsed_ms;
 const QUIET_ROUTES: [&str; 4] = ["/health", "/ready", "/metrics", "/events"];
 
 /// Adds the request observation, the JSON 405s and the JSON 404 fallback to a finished router.
+///
+/// Two layers, because they need to stand in different places: the observation wraps each
+/// route, where axum's `MatchedPath` is known; the JSON 405 wraps the whole router, because axum
+/// adds the `Allow` header outside a route's layers, after they ran.
 pub fn observed(router: Router, metrics: Arc<Metrics>) -> Router {
-    router
+    let routes = router
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(metrics, observe))
+        .layer(axum::middleware::from_fn_with_state(metrics, observe));
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(json_method_not_allowed))
 }
 
 async fn not_found(method: Method, request: Request) -> ApiError {
@@ -43,14 +50,7 @@ async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Ne
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
-    let mut response = next.run(request).await;
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED
-        && !response
-            .headers()
-            .contains_key(axum::http::header::CONTENT_TYPE)
-    {
-        response = method_not_allowed(&method, &path, &response);
-    }
+    let response = next.run(request).await;
     let status = response.status().as_u16();
     metrics.request(&route, method.as_str(), status, started.elapsed());
     let elapsed_ms = elapsed_ms(started);
@@ -63,8 +63,17 @@ async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Ne
 }
 
 /// axum's own 405 carries the right `Allow` header and no body; this one says it in JSON too.
-fn method_not_allowed(method: &Method, path: &str, bare: &Response) -> Response {
-    let allow = bare
+async fn json_method_not_allowed(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    let bare = response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE);
+    if !bare {
+        return response;
+    }
+    let allow = response
         .headers()
         .get(ALLOW)
         .and_then(|v| v.to_str().ok())
@@ -75,7 +84,7 @@ fn method_not_allowed(method: &Method, path: &str, bare: &Response) -> Response 
         .join(", ");
     ApiError::MethodNotAllowed {
         method: method.to_string(),
-        path: path.to_owned(),
+        path,
         allow,
     }
     .into_response()

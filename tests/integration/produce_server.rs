@@ -219,3 +219,30 @@ async fn a_deleted_queue_is_a_503_not_a_silent_loss_and_is_declared_again() {
     assert_eq!(queued.len(), 1, "only the confirmed message is queued");
     assert_eq!(queued[0].0, body["data"]["id"].as_str().unwrap());
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_a_json_405_that_names_the_allowed_ones() {
+    let (queue, _cleanup) = test_queue("allow");
+    let server = ProduceServer::start(&amqp_url(), &queue, &[]).await;
+    let client = reqwest::Client::new();
+    for (method, path, allowed) in [
+        (reqwest::Method::DELETE, "/health", "GET, HEAD"),
+        (reqwest::Method::POST, "/", "GET, HEAD"),
+        (reqwest::Method::GET, "/send-message", "POST"),
+        (reqwest::Method::PUT, "/publish", "POST"),
+    ] {
+        let response = client
+            .request(method.clone(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allowed, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "Method Not Allowed");
+        assert_eq!(
+            body["message"],
+            format!("{method} is not allowed on {path}; allowed: {allowed}")
+        );
+    }
+}
