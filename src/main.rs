@@ -54,7 +54,13 @@ fn main() -> ExitCode {
         let shutdown = shutdown::on_signal_or_panic();
         #[cfg(debug_assertions)]
         shutdown::inject_test_panic();
-        roles::run(config.role, config.amqp, shutdown).await
+        // On a worker thread, not this one (`block_on` polls its future here): a consumer's loop
+        // on this thread made every delivery wake it from a worker, and every ack wake a worker
+        // back — a thread hand-off each way per message.
+        match tokio::spawn(roles::run(config.role, config.amqp, shutdown)).await {
+            Ok(result) => result,
+            Err(ended) => Err(anyhow::anyhow!("the role's task ended abnormally: {ended}")),
+        }
     });
     // Tasks still running (a stuck amqprs worker after a panic, say) must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
