@@ -7,6 +7,8 @@ figure is set against the raw AMQP ceiling measured in the same run with `playgr
 
   produce-server POST /send-message at concurrency 1, 16, 64  vs  perf --confirm 1/16/64
   consume draining 20,000 messages at prefetch 1 and 100      vs  perf consumer, same prefetch
+    (both timed from the first ack to the last: consume from its own log lines, json and pretty,
+    written to a file at the default level; perf from its own clock)
   peak RSS of produce-server (after the c=64 load) and of consume (after draining)
   start-up: process start to /ready = 200
 
@@ -15,8 +17,10 @@ library; needs the release binary, a broker on 127.0.0.1:5672 and rabbitmqctl (t
 delete the bench's own queues).
 """
 
+import calendar
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -27,6 +31,8 @@ import uuid
 
 BIN = os.environ.get("BIN", "target/release/playground")
 RUNS = int(os.environ.get("RUNS", "3"))
+# A drain is short and the broker's pace varies most between drains: more runs, interleaved.
+DRAIN_RUNS = int(os.environ.get("DRAIN_RUNS", "5"))
 SECONDS = os.environ.get("BENCH_TIME", "5s")
 DRAIN = 20_000
 URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
@@ -96,6 +102,13 @@ def metric(base, name):
     return 0.0
 
 
+def children_cpu_seconds():
+    """User + system CPU of every child this script has waited for: around one child's run, the
+    CPU that child used, start-up and shutdown included (small next to 20,000 messages)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def median(values):
     return statistics.median(values)
 
@@ -161,53 +174,114 @@ def fill(queue):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def drain_with_consume(queue, prefetch):
-    """Rate from the first ack to the last, read off consume's own /metrics; and peak RSS."""
+def first_to_last(log_path, message):
+    """Messages per second between the first and the last log line saying `message`.
+
+    The time is read from each line itself (a JSON line's "timestamp", or a pretty line's first
+    word), so the rate needs nothing from the process while it works: polling its /metrics fast
+    enough to time it would take CPU from the process being timed on a 2-core machine.
+    """
+    stamps = []
+    with open(log_path, errors="replace") as log:
+        for line in log:
+            if line.startswith("{"):
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if event.get("message") == message:
+                    stamps.append(event["timestamp"])
+            elif f" {message} " in line or line.rstrip().endswith(f" {message}"):
+                stamps.append(line.split()[0])
+    if len(stamps) < 2:
+        raise SystemExit(f"bench: fewer than two '{message}' lines in {log_path}")
+    first, last = (parse_rfc3339(stamps[0]), parse_rfc3339(stamps[-1]))
+    return (len(stamps) - 1) / max(last - first, 1e-6)
+
+
+def parse_rfc3339(stamp):
+    """Seconds since the epoch of `2026-11-30T15:42:09.914800Z` (any fraction length)."""
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return seconds + (float("0." + fraction) if fraction else 0.0)
+
+
+def drain_with_consume(queue, prefetch, log_format):
+    """Rate from the first ack to the last, read off consume's own log lines (the role logs at
+    its default level, info, to a file); and peak RSS. Completion is noticed by asking /metrics
+    four times a second, which costs the process nothing that matters."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [BIN, "consume", "--queue", queue, "--prefetch", str(prefetch), "--health-port",
-         str(port), "--health-bind", "127.0.0.1", "--summary-every", "0s", "--log-format", "json",
-         "--amqp-url", URL], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cpu_before = children_cpu_seconds()
+    log_path = f"target/bench/consume-{TAG}-{prefetch}-{log_format}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [BIN, "consume", "--queue", queue, "--prefetch", str(prefetch), "--health-port",
+             str(port), "--health-bind", "127.0.0.1", "--summary-every", "0s", "--log-format",
+             log_format, "--amqp-url", URL], stdout=log, stderr=subprocess.DEVNULL)
     try:
-        first = None
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            acked = metric(base, "playground_messages_acked_total")
-            now = time.monotonic()
-            if acked >= 1 and first is None:
-                first = (now, acked)
-            if acked >= DRAIN:
-                return (acked - first[1]) / max(now - first[0], 1e-3), peak_rss_mib(process.pid)
-            time.sleep(0.01)
-        raise SystemExit("bench: consume did not drain the queue within 120 s")
+            if metric(base, "playground_messages_acked_total") >= DRAIN:
+                rss = peak_rss_mib(process.pid)
+                break
+            time.sleep(0.25)
+        else:
+            raise SystemExit("bench: consume did not drain the queue within 120 s")
     finally:
         process.terminate()
         process.wait(timeout=30)
+    cpu_us = (children_cpu_seconds() - cpu_before) / DRAIN * 1e6
+    rate = first_to_last(log_path, "acked")
+    os.remove(log_path)
+    return rate, cpu_us, rss
+
+
+def drain_with_perf(queue, prefetch):
+    """The raw ceiling: perf's consumer (the shared consuming path, an ack per message and
+    nothing else) on the same queue, timed by its own clock; and its CPU per message."""
+    cpu_before = children_cpu_seconds()
+    summary = perf("--producers", "0", "--consumers", "1", "--prefetch", str(prefetch),
+                   "--queue", queue, "--count", str(DRAIN))
+    cpu_us = (children_cpu_seconds() - cpu_before) / DRAIN * 1e6
+    return summary["received_per_s_first_to_last"], cpu_us
 
 
 def bench_drain(rows):
     queue = f"bench-drain-{TAG}"
     peak = 0.0
+    os.makedirs("target/bench", exist_ok=True)
     try:
         for prefetch in (1, 100):
-            ours, raw = [], []
-            for run in range(RUNS):
+            rates = {"raw": [], "json": [], "pretty": []}
+            cpu = {"raw": [], "json": [], "pretty": []}
+            for run in range(DRAIN_RUNS):
                 fill(queue)
-                rate, rss = drain_with_consume(queue, prefetch)
-                ours.append(rate)
-                peak = max(peak, rss)
-                fill(queue)
-                raw.append(perf("--producers", "0", "--consumers", "1", "--prefetch",
-                                str(prefetch), "--queue", queue, "--count", str(DRAIN))
-                           ["received_per_s"])
+                rate, cpu_us = drain_with_perf(queue, prefetch)
+                rates["raw"].append(rate)
+                cpu["raw"].append(cpu_us)
                 ctl("purge_queue", queue)
-                say(f"drain prefetch {prefetch} run {run + 1}: consume {ours[-1]:.0f} msg/s, "
-                    f"raw {raw[-1]:.0f} msg/s")
-            rate, ceiling = median(ours), median(raw)
-            rows.append((f"consume draining {DRAIN:,} at prefetch {prefetch} (msg/s)",
-                         f"{rate:.0f}", f"{ceiling:.0f} (perf consumer)", ratio(rate, ceiling),
-                         ">= 90%", verdict(rate / ceiling >= 0.9)))
+                for log_format in ("json", "pretty"):
+                    fill(queue)
+                    rate, cpu_us, rss = drain_with_consume(queue, prefetch, log_format)
+                    rates[log_format].append(rate)
+                    cpu[log_format].append(cpu_us)
+                    peak = max(peak, rss)
+                say(f"drain prefetch {prefetch} run {run + 1}: " + ", ".join(
+                    f"{who} {rates[who][-1]:.0f} msg/s {cpu[who][-1]:.0f} us/msg"
+                    for who in rates))
+            ceiling = median(rates["raw"])
+            raw_cpu = median(cpu["raw"])
+            for log_format in ("json", "pretty"):
+                rate = median(rates[log_format])
+                rows.append((f"consume draining {DRAIN:,} at prefetch {prefetch}, {log_format} "
+                             f"log to a file (msg/s)", f"{rate:.0f}",
+                             f"{ceiling:.0f} (perf consumer)", ratio(rate, ceiling), ">= 90%",
+                             verdict(rate / ceiling >= 0.9)))
+            for log_format in ("json", "pretty"):
+                rows.append((f"  CPU per message, prefetch {prefetch}, {log_format} (us)",
+                             f"{median(cpu[log_format]):.0f}", f"{raw_cpu:.0f} (perf consumer)",
+                             ratio(median(cpu[log_format]), raw_cpu), "-", "-"))
         rows.append(("consume peak RSS while draining (MiB)", f"{peak:.1f}", "-", "-", "< 15 MiB",
                      verdict(peak < 15)))
     finally:
@@ -255,7 +329,8 @@ def main():
     header = ("| figure | playground | raw AMQP ceiling (same run) | ratio | target | |\n"
               "| --- | --- | --- | --- | --- | --- |\n")
     table = header + "".join("| " + " | ".join(row) + " |\n" for row in rows)
-    note = (f"\nMedian of {RUNS} runs of {SECONDS} each (drains: {DRAIN:,} messages), "
+    note = (f"\nMedian of {RUNS} runs of {SECONDS} each (drains: {DRAIN_RUNS} runs of "
+            f"{DRAIN:,} messages), "
             f"{time.strftime('%Y-%m-%d')}, {cpus} CPUs, broker, load and service on one machine; "
             f"took {time.monotonic() - started:.0f} s.\n")
     print(table + note)

@@ -128,6 +128,6 @@ pub(super) async fn receive(stats: &Stats, work: Duration, delivery: Delivery) {
         tokio::time::sleep(work).await;
     }
     if delivery.ack().await.is_ok() {
-        stats.received.fetch_add(1, Ordering::Relaxed);
+        stats.received_one();
     }
 }

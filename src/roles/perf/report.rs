@@ -81,6 +81,7 @@ pub(super) fn print_summary(
         "sent_per_s": per_second(totals.sent, publishing),
         "confirmed_per_s": per_second(totals.confirmed, publishing),
         "received_per_s": per_second(totals.received, elapsed),
+        "received_per_s_first_to_last": stats.received_rate_first_to_last().map(f64::round),
         "latency": latency,
     });
     if config.json {

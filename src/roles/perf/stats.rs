@@ -21,6 +21,11 @@ pub struct Stats {
     pub received: AtomicU64,
     /// Publishes or requests that failed (not confirmed, non-200).
     pub failed: AtomicU64,
+    /// When the first and the last message were received (ns since the Unix epoch; `u64::MAX`
+    /// and 0 while none was), so a drain rate can be taken from first to last, as for any
+    /// consumer's log.
+    first_received_ns: AtomicU64,
+    last_received_ns: AtomicU64,
     /// Latencies since the last report line.
     interval: Mutex<Histogram<u64>>,
     /// Latencies of the whole run.
@@ -35,6 +40,8 @@ impl Stats {
             confirmed: AtomicU64::new(0),
             received: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            first_received_ns: AtomicU64::new(u64::MAX),
+            last_received_ns: AtomicU64::new(0),
             interval: Mutex::new(histogram()?),
             total: Mutex::new(histogram()?),
         })
@@ -87,6 +94,33 @@ impl Latency {
 }
 
 impl Stats {
+    /// Counts one message received (and acked) now.
+    pub fn received_one(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.received_at(now);
+    }
+
+    /// Counts one message received at `now` (ns since the Unix epoch).
+    fn received_at(&self, now: u64) {
+        self.first_received_ns.fetch_min(now, Ordering::Relaxed);
+        self.last_received_ns.fetch_max(now, Ordering::Relaxed);
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages per second between the first and the last one received, the same measure a
+    /// consumer's log gives; `None` before two arrived.
+    pub fn received_rate_first_to_last(&self) -> Option<f64> {
+        let first = self.first_received_ns.load(Ordering::Relaxed);
+        let last = self.last_received_ns.load(Ordering::Relaxed);
+        let received = self.received.load(Ordering::Relaxed);
+        if last <= first || received < 2 {
+            return None;
+        }
+        Some((received - 1) as f64 / ((last - first) as f64 / 1e9))
+    }
+
     /// The counters now, for a report line.
     pub fn counters(&self) -> Counters {
         Counters {
@@ -148,5 +182,30 @@ mod tests {
         assert_eq!(latency.max_ms, 100.0);
         assert_eq!(stats.take_interval().samples, 100);
         assert_eq!(stats.take_interval().samples, 0, "the interval starts over");
+    }
+
+    #[test]
+    fn the_drain_rate_runs_from_the_first_message_to_the_last() {
+        let stats = Stats::new().unwrap();
+        assert_eq!(
+            stats.received_rate_first_to_last(),
+            None,
+            "nothing received"
+        );
+        let start = 1_000_000_000_000;
+        stats.received_at(start + 500_000_000);
+        assert_eq!(
+            stats.received_rate_first_to_last(),
+            None,
+            "one message has no rate"
+        );
+        // 1,001 messages over exactly one second: 1,000 intervals, 1,000 per second, whatever
+        // order the receiving tasks record them in.
+        for i in (0..=1_000u64).rev().filter(|i| *i != 500) {
+            stats.received_at(start + i * 1_000_000);
+        }
+        assert_eq!(stats.received.load(Ordering::Relaxed), 1_001);
+        let rate = stats.received_rate_first_to_last().unwrap();
+        assert!((rate - 1_000.0).abs() < 1e-6, "rate {rate}");
     }
 }
