@@ -13,13 +13,14 @@
 //! - [`amqp`]: the shared connection manager (reconnects, topology, the publish gate, confirms,
 //!   consuming and settling). Knows nothing of HTTP, clap or roles.
 //! - Leaves: [`message`] (the JSON envelope), [`metrics`] (a role's Prometheus registry),
-//!   [`shutdown`] (signals and panics), [`telemetry`] (logging), [`identity`] (host and
-//!   connection names).
+//!   [`shutdown`] (signals and panics), [`telemetry`] (logging) with [`json_lines`] (its JSON
+//!   lines, written directly), [`identity`] (host and connection names).
 
 pub mod amqp;
 pub mod cli;
 pub mod http;
 pub mod identity;
+pub mod json_lines;
 pub mod message;
 pub mod metrics;
 pub mod roles;
