@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """make bench: how much of the broker's raw speed the roles keep, measured in one run.
 
-Each figure is measured RUNS times (default 3) and the median is kept, because a 2-core machine
-that runs the broker, the load generator and the service at once is noisy. Every playground
-figure is set against the raw AMQP ceiling measured in the same run with `playground perf`:
+Each figure is measured RUNS times (default 3; drains DRAIN_RUNS) and the median is kept,
+because a 2-core machine that runs the broker, the load generator and the service at once is
+noisy. Every playground figure is set against the raw AMQP ceiling measured in the same run with
+`playground perf`:
 
   produce-server POST /send-message at concurrency 1, 16, 64  vs  perf --confirm 1/16/64
   consume draining 20,000 messages at prefetch 1 and 100      vs  perf consumer, same prefetch
     (both timed from the first ack to the last: consume from its own log lines, json and pretty,
-    written to a file at the default level; perf from its own clock)
+    written to a file at the default level; perf from its own clock; DRAIN_RUNS runs, default 5,
+    interleaved), and the CPU each spent per message: on two cores the broker sets a drain's
+    pace, so CPU per message is what the role itself costs
   peak RSS of produce-server (after the c=64 load) and of consume (after draining)
   start-up: process start to /ready = 200
 
