@@ -32,11 +32,11 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
 endef
 
 .PHONY: help build run demo-work-queue demo-pubsub test test-browser chaos bench lint clean broker image image-multiarch \
-  deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down
+  deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down cluster cluster-status cluster-down
 
 help: ## List the targets (this text)
 	@echo "Usage: make TARGET [CARGO=cargo PORT=$(PORT) HEALTH_PORT=$(HEALTH_PORT) TEST_ARGS=...]"
-	@echo "       IMAGE=$(IMAGE) TAG=$(TAG) OVERLAY=$(OVERLAY) ROLE=$(ROLE) N=$(N) for the image and cluster targets"
+	@echo "       IMAGE=$(IMAGE) TAG=$(TAG) OVERLAY=$(OVERLAY) ROLE=$(ROLE) N=$(N) for the image and Kubernetes targets"
 	@awk -F ':.*## ' '/^[a-zA-Z0-9_-]+:.*## / { printf "  %-16s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
 
 build: ## Build the release binary (target/release/playground)
@@ -66,6 +66,15 @@ chaos: broker ## Cut and restart scenarios at scale (CHAOS_MESSAGES, CHAOS_CUTS)
 
 bench: broker build ## Roles vs the raw AMQP ceiling, median of 3: prints a table (target/bench/report.md)
 	BIN=$(BIN) python3 scripts/bench.py
+
+cluster: ## Start three private RabbitMQ nodes c1..c3 on 127.0.0.1:5681-5683 (the broker on 5672 is not touched); prints their URLs
+	bash scripts/cluster.sh up
+
+cluster-status: ## Each cluster node: running, frozen or stopped; the running members
+	bash scripts/cluster.sh status
+
+cluster-down: ## Stop the three cluster nodes and delete their data (.cluster/)
+	bash scripts/cluster.sh down
 
 # One line per check.
 lint: ## Check formatting, clippy, shell scripts, the Dockerfile and every rendered manifest
