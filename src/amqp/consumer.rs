@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::delivery::Delivery;
-use super::manager::{next_live_session, ConnectionManager};
+use super::manager::ConnectionManager;
 use super::names::{ConsumerTag, QueueName};
 use super::session::Session;
 use super::state::Refusal;
+use super::waiting::next_live_session;
 
 /// What a consuming role hears about, to report readiness and log.
 #[derive(Debug)]

@@ -3,10 +3,10 @@
 //!
 //! - Settings: [`settings`] (URLs, the password kept out of logs), [`names`] (the AMQP short
 //!   strings as types), [`options`] (what every role shares).
-//! - The connection: [`manager`] (the reconnect loop), [`connect`] (opening one session),
-//!   [`session`] (the live session and its channels), [`state`] (where the connection stands),
-//!   [`signals`] (how its end is noticed), [`classify`] (broker refusals and amqprs quirks),
-//!   [`backoff`], [`probe`].
+//! - The connection: [`manager`] (the reconnect loop), [`waiting`] (for a session),
+//!   [`connect`] (opening one session), [`session`] (the live session and its channels),
+//!   [`state`] (where the connection stands), [`signals`] (how its end is noticed),
+//!   [`classify`] (broker refusals and amqprs quirks), [`backoff`], [`probe`].
 //! - The broker objects: [`topology`] (declared as data on every connect), [`work_queue`] (the
 //!   work queue's shape), [`routing`] (exchange types and binding patterns).
 //! - Publishing: [`publish_gate`] (the one way onto a channel), [`confirms`] (tag book-keeping),
@@ -34,12 +34,13 @@ pub mod signals;
 pub mod stall;
 pub mod state;
 pub mod topology;
+pub mod waiting;
 pub mod work_queue;
 
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use consumer::{consume_across_sessions, ConsumerEvent};
 pub use delivery::{Delivery, SettleError};
-pub use manager::{next_live_session, ChannelSetup, ConnectionManager, ManagerConfig, NoSession};
+pub use manager::{ChannelSetup, ConnectionManager, ManagerConfig};
 pub use names::{
     ConsumerTag, ExchangeName, InstanceName, NameError, QueueName, RoutingKey, UserName, Vhost,
 };
@@ -52,4 +53,5 @@ pub use session::Session;
 pub use settings::{AmqpSettings, Secret};
 pub use state::{Cause, ConnectionState, Refusal};
 pub use topology::{BindingSpec, BoundQueue, ExchangeSpec, QueueSpec, Topology};
+pub use waiting::{next_live_session, NoSession};
 pub use work_queue::{DeadLetter, QueueType, WorkQueue};
