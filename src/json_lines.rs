@@ -233,34 +233,25 @@ mod tests {
         span.in_scope(|| tracing::error!(inside = true, "in a span"));
     }
 
-    fn run(
-        make_subscriber: impl FnOnce(Captured) -> Box<dyn Subscriber + Send + Sync>,
-    ) -> Vec<Value> {
+    /// What a subscriber with event format `format` writes for [`log_everything`], parsed.
+    fn lines_from<E>(format: E) -> Vec<Value>
+    where
+        E: FormatEvent<tracing_subscriber::Registry, JsonFields> + Send + Sync + 'static,
+    {
         let captured = Captured::default();
-        tracing::subscriber::with_default(make_subscriber(captured.clone()), log_everything);
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .fmt_fields(JsonFields::new())
+            .event_format(format)
+            .finish();
+        tracing::subscriber::with_default(subscriber, log_everything);
         captured.lines()
     }
 
     #[test]
     fn lines_are_the_ones_tracing_subscriber_writes() {
-        let stock = run(|out| {
-            Box::new(
-                tracing_subscriber::fmt()
-                    .with_writer(out)
-                    .event_format(stock_json())
-                    .fmt_fields(JsonFields::new())
-                    .finish(),
-            )
-        });
-        let ours = run(|out| {
-            Box::new(
-                tracing_subscriber::fmt()
-                    .with_writer(out)
-                    .event_format(JsonLines::new(stock_json()))
-                    .fmt_fields(JsonFields::new())
-                    .finish(),
-            )
-        });
+        let stock = lines_from(stock_json());
+        let ours = lines_from(JsonLines::new(stock_json()));
         assert_eq!(stock.len(), 3);
         assert_eq!(ours.len(), 3);
         for (mut stock, mut ours) in stock.into_iter().zip(ours) {
@@ -282,16 +273,8 @@ mod tests {
     }
 
     #[test]
-    fn keys_come_in_the_stock_order_and_types_read_back() {
-        let ours = run(|out| {
-            Box::new(
-                tracing_subscriber::fmt()
-                    .with_writer(out)
-                    .event_format(JsonLines::new(stock_json()))
-                    .fmt_fields(JsonFields::new())
-                    .finish(),
-            )
-        });
+    fn fields_read_back_with_their_json_types() {
+        let ours = lines_from(JsonLines::new(stock_json()));
         let first = &ours[0];
         assert_eq!(first["level"], "INFO");
         assert_eq!(first["message"], "received \"message\"\n");
