@@ -73,8 +73,7 @@ fn main() -> ExitCode {
         Err(error) => {
             // Already formatted for people and pipelines by the subscriber.
             tracing::error!(error = %format!("{error:#}"), "exiting");
-            let mismatch = error
-                .downcast_ref::<playground::amqp::Refusal>()
+            let mismatch = playground::amqp::refusal_in(&error)
                 .is_some_and(|refusal| refusal.settings_mismatch);
             let unusable_port = error.is::<playground::http::server::ListenError>();
             if mismatch || unusable_port {

@@ -68,6 +68,8 @@ pub struct ConnectionManager {
     stall: Arc<PublishStall>,
     close: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// The broker's URL with the password hidden, for errors that name it.
+    url: String,
 }
 
 impl ConnectionManager {
@@ -81,6 +83,7 @@ impl ConnectionManager {
         let (session_tx, sessions) = watch::channel(None);
         let close = CancellationToken::new();
         let stall = Arc::new(PublishStall::default());
+        let url = config.settings.redacted();
         let loop_ = Loop {
             config,
             state: state_tx,
@@ -97,7 +100,13 @@ impl ConnectionManager {
             stall,
             close,
             task: Mutex::new(Some(task)),
+            url,
         }
+    }
+
+    /// The broker's URL, password hidden.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Follows the connection state.

@@ -53,5 +53,5 @@ pub use session::Session;
 pub use settings::{AmqpSettings, Secret};
 pub use state::{Cause, ConnectionState, Refusal};
 pub use topology::{BindingSpec, BoundQueue, ExchangeSpec, QueueSpec, Topology};
-pub use waiting::{next_live_session, NoSession};
+pub use waiting::{next_live_session, refusal_in, NoSession};
 pub use work_queue::{DeadLetter, QueueType, WorkQueue};

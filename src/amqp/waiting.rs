@@ -43,7 +43,7 @@ impl ConnectionManager {
     /// The first session, for a command someone is watching (`send`, `perf`): waits at most
     /// `wait` for a broker that does not answer, but not for a refused login, which a person must
     /// fix anyway.
-    pub async fn first_session(&self, url: &str, wait: Duration) -> Result<Session, NoSession> {
+    pub async fn first_session(&self, wait: Duration) -> Result<Session, NoSession> {
         let mut sessions = self.sessions();
         let last_error =
             |state: &ConnectionState| state.last_error().unwrap_or("no answer").to_owned();
@@ -68,14 +68,14 @@ impl ConnectionManager {
                     (Ok(Some(session)), None) => Ok(session),
                     (_, Some(refusal)) => Err(NoSession::Refused(refusal)),
                     _ => Err(NoSession::Unreachable {
-                        url: url.to_owned(),
+                        url: self.url().to_owned(),
                         waited: wait,
                         error: last_error(&self.state().borrow()),
                     }),
                 }
             }
             refusal = self.failed() => Err(NoSession::Refused(refusal)),
-            error = login_refused => Err(NoSession::LoginRefused { url: url.to_owned(), error }),
+            error = login_refused => Err(NoSession::LoginRefused { url: self.url().to_owned(), error }),
         }
     }
 }
@@ -90,5 +90,14 @@ pub async fn next_live_session(sessions: &mut watch::Receiver<Option<Session>>) 
             }
         }
         sessions.changed().await.ok()?;
+    }
+}
+
+/// The broker's refusal behind `error`, whether a role returned it as it is or inside
+/// [`NoSession`]: `main` turns a settings mismatch into exit code 2 either way.
+pub fn refusal_in(error: &anyhow::Error) -> Option<&Refusal> {
+    match error.downcast_ref::<NoSession>() {
+        Some(NoSession::Refused(refusal)) => Some(refusal),
+        _ => error.downcast_ref::<Refusal>(),
     }
 }

@@ -12,8 +12,8 @@ use tracing::info;
 
 use crate::amqp::{
     publish_burst, AmqpOptions, BurstItem, ChannelSetup, ConfirmedPublisher, ConnectionManager,
-    Destination, ExchangeKind, InstanceName, LabExchanges, NoSession, OutgoingMessage,
-    PublishError, RoutingKey, Topology, WorkQueue, BURST_WINDOW,
+    Destination, ExchangeKind, InstanceName, LabExchanges, OutgoingMessage, PublishError,
+    RoutingKey, Topology, WorkQueue, BURST_WINDOW,
 };
 use crate::identity;
 use crate::message::{numbered_text, unix_seconds_now, Envelope};
@@ -116,7 +116,7 @@ pub async fn run(
         ),
         Arc::new(Metrics::new("send")),
     ));
-    let result = send_all(&config, &manager, &amqp, &shutdown).await;
+    let result = send_all(&config, &manager, &shutdown).await;
     manager.close().await;
     result
 }
@@ -124,16 +124,10 @@ pub async fn run(
 async fn send_all(
     config: &SendConfig,
     manager: &ConnectionManager,
-    amqp: &AmqpOptions,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let url = amqp.settings.redacted();
     tokio::select! {
-        session = manager.first_session(&url, config.connect_wait) => {
-            if let Err(NoSession::Refused(refusal)) = session {
-                // Kept as a Refusal, so a settings mismatch still exits with 2.
-                return Err(refusal.into());
-            }
+        session = manager.first_session(config.connect_wait) => {
             session?;
         }
         _ = shutdown.cancelled() => anyhow::bail!("interrupted before connecting; nothing was sent"),

@@ -14,7 +14,7 @@ use super::stats::Stats;
 use super::{run_until, PerfConfig};
 use crate::amqp::{
     consume_across_sessions, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConnectionManager,
-    ConsumerEvent, ConsumerTag, InstanceName, NoSession, QueueName, Topology,
+    ConsumerEvent, ConsumerTag, InstanceName, QueueName, Topology,
 };
 use crate::identity;
 use crate::metrics::Metrics;
@@ -95,14 +95,8 @@ pub async fn run(
         )));
     }
     // Everyone connected (and the queue declared) before the clock starts.
-    let url = amqp.settings.redacted();
     for manager in managers.iter().chain(&producer_managers) {
-        if let Err(failure) = manager.first_session(&url, Duration::from_secs(30)).await {
-            return Err(match failure {
-                NoSession::Refused(refusal) => refusal.into(),
-                other => other.into(),
-            });
-        }
+        manager.first_session(Duration::from_secs(30)).await?;
     }
     eprintln!(
         "perf: {} producer(s), {} consumer(s), queue {queue}, {} B messages, confirm {}, \
