@@ -136,7 +136,6 @@ await_node() {
   local n=$1 deadline=$((SECONDS + 90))
   until ctl "$n" -q await_startup >>"$log" 2>&1; do
     ((SECONDS < deadline)) || die "node $n did not finish starting within 90 s; see $log and $dir/c$n/log"
-    [[ -n $(node_pid "$n") ]] || sleep 1
     sleep 1
   done
 }
