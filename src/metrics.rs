@@ -54,6 +54,9 @@ pub struct RejectLabels {
 pub struct StateLabels {
     /// One of [`CONNECTION_STATES`]; exactly one of them is 1 at a time.
     pub state: String,
+    /// The endpoint (`host:port`) the manager is connected to or trying: in a cluster, which
+    /// node this replica sits on.
+    pub node: String,
 }
 
 /// Every series the lab exports.
@@ -95,6 +98,10 @@ pub struct Metrics {
     pub connection_state: Family<StateLabels, Gauge>,
     /// Successful connects after the first: how often the connection was lost and regained.
     pub reconnects: Counter,
+    /// Reconnects that landed on another node than the session before: failovers in a cluster.
+    pub failovers: Counter,
+    /// The node the state gauge is labelled with, so a move to another node drops the old series.
+    state_node: std::sync::Mutex<String>,
     /// Unix time (seconds) of the last successful connect; 0 until the first.
     pub last_connect: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
@@ -142,6 +149,8 @@ impl Metrics {
             end_to_end_latency: latency_buckets(),
             connection_state: Family::default(),
             reconnects: Counter::default(),
+            failovers: Counter::default(),
+            state_node: std::sync::Mutex::new(String::new()),
             last_connect: Gauge::default(),
             registry: Registry::default(),
         };
@@ -226,6 +235,11 @@ impl Metrics {
             metrics.reconnects.clone(),
         );
         registry.register(
+            "failovers",
+            "Reconnects that landed on another broker node than the session before",
+            metrics.failovers.clone(),
+        );
+        registry.register(
             "last_connect_timestamp_seconds",
             "Unix time of the last successful connect",
             metrics.last_connect.clone(),
@@ -236,22 +250,33 @@ impl Metrics {
         }
     }
 
-    /// Marks `state` as the current connection state.
-    pub fn set_connection_state(&self, state: &str) {
+    /// Marks `state` as the current connection state, at `node` (connected to, or trying).
+    pub fn set_connection_state(&self, state: &str, node: &str) {
+        let mut labelled = self.state_node.lock().unwrap_or_else(|p| p.into_inner());
+        if *labelled != node {
+            // One node's series at a time: the gauge says where this replica is now.
+            self.connection_state.clear();
+            node.clone_into(&mut labelled);
+        }
         for candidate in CONNECTION_STATES {
             let value = i64::from(candidate == state);
             self.connection_state
                 .get_or_create(&StateLabels {
                     state: candidate.to_owned(),
+                    node: node.to_owned(),
                 })
                 .set(value);
         }
     }
 
-    /// Counts a successful connect (a reconnect after the first) and stamps its time.
-    pub fn connected(&self, generation: u64) {
+    /// Counts a successful connect (a reconnect after the first, a failover when `moved` to
+    /// another node) and stamps its time.
+    pub fn connected(&self, generation: u64, moved: bool) {
         if generation > 1 {
             self.reconnects.inc();
+        }
+        if moved {
+            self.failovers.inc();
         }
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -293,11 +318,18 @@ mod tests {
         let (a, b) = (Metrics::new("consume"), Metrics::new("send"));
         a.acked.inc();
         assert_eq!((a.acked.get(), b.acked.get()), (1, 0));
-        a.set_connection_state("connected");
+        a.set_connection_state("connected", "127.0.0.1:5681");
+        a.set_connection_state("connecting", "127.0.0.1:5682");
         let text = a.render();
         assert!(
-            text.contains(r#"playground_connection_state{state="connected"} 1"#),
+            text.contains(
+                r#"playground_connection_state{state="connecting",node="127.0.0.1:5682"} 1"#
+            ),
             "{text}"
+        );
+        assert!(
+            !text.contains("5681"),
+            "the old node's series is gone: {text}"
         );
         assert!(text.contains(r#"role="consume""#), "{text}");
     }

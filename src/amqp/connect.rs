@@ -12,6 +12,7 @@ use super::confirms::ConfirmTracker;
 use super::manager::ManagerConfig;
 use super::probe;
 use super::session::{Session, SessionParts};
+use super::settings::AmqpSettings;
 use super::signals::{ChannelEvents, ConnectionEvents, SessionSignals};
 use super::stall::PublishStall;
 use super::topology::Declaration;
@@ -22,13 +23,14 @@ pub(super) struct Live {
     pub session: Session,
 }
 
-/// Opens a connection and sets up session number `generation` on it.
+/// Opens a connection to `settings` (one of the configured endpoints) and sets up session number
+/// `generation` on it.
 pub(super) async fn connect(
     config: &ManagerConfig,
+    settings: &AmqpSettings,
     generation: u64,
     stall: &Arc<PublishStall>,
 ) -> Result<Live, ConnectError> {
-    let settings = &config.settings;
     let args = settings
         .open_arguments(&config.connection_name)
         .map_err(|e| ConnectError::Permanent(format!("{e:#}")))?;

@@ -2,7 +2,8 @@
 //! RabbitMQ open and hands the role a ready-to-use [`Session`].
 //!
 //! amqprs has no connection recovery, so this is where it lives, once. The task loops:
-//! connect (with backoff and jitter) → open the channels → declare the topology → apply qos and
+//! connect to one of the endpoints (a cluster's nodes are tried in turn from a random start, and
+//! a lost session moves on to the next one; the backoff, with jitter, waits between full rounds) → open the channels → declare the topology → apply qos and
 //! confirm mode → publish the session → wait until the session ends → fail what was waiting on it →
 //! reconnect. Roles never reconnect themselves: they follow [`ConnectionManager::sessions`] and
 //! start over whenever a new session appears. A refusal that someone can fix while we run (wrong
@@ -22,6 +23,7 @@ use tracing::{debug, error, info, warn};
 use super::backoff::Backoff;
 use super::classify::ConnectError;
 use super::connect::{connect, Live};
+use super::endpoints::Endpoints;
 use super::session::Session;
 use super::settings::AmqpSettings;
 use super::stall::PublishStall;
@@ -43,8 +45,9 @@ pub struct ChannelSetup {
 /// Everything the manager needs; built from the command line before any work starts.
 #[derive(Debug, Clone)]
 pub struct ManagerConfig {
-    /// The broker's address and credentials; its `Display` (in logs) hides the password.
-    pub settings: AmqpSettings,
+    /// The broker's address, or every node of a cluster, and the credentials; its `Display`
+    /// (in logs) hides the passwords.
+    pub endpoints: Endpoints,
     /// Shown in the management UI's connection list (role and host name).
     pub connection_name: String,
     /// The shortest wait before reconnecting; the backoff doubles from here, with jitter.
@@ -68,7 +71,7 @@ pub struct ConnectionManager {
     stall: Arc<PublishStall>,
     close: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
-    /// The broker's URL with the password hidden, for errors that name it.
+    /// The broker's URL (or the cluster's URLs) with passwords hidden, for errors that name it.
     url: String,
 }
 
@@ -79,11 +82,11 @@ impl ConnectionManager {
             attempt: 1,
             last_error: None,
         });
-        metrics.set_connection_state("connecting");
+        metrics.set_connection_state("connecting", "");
         let (session_tx, sessions) = watch::channel(None);
         let close = CancellationToken::new();
         let stall = Arc::new(PublishStall::default());
-        let url = config.settings.redacted();
+        let url = config.endpoints.redacted();
         let loop_ = Loop {
             config,
             state: state_tx,
@@ -104,7 +107,7 @@ impl ConnectionManager {
         }
     }
 
-    /// The broker's URL, password hidden.
+    /// The broker's URL (or the comma-separated list), passwords hidden.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -185,28 +188,44 @@ struct Loop {
 
 impl Loop {
     async fn run(self) {
+        let endpoints = &self.config.endpoints;
         let mut backoff = Backoff::new(self.config.reconnect_min, self.config.reconnect_max);
         let mut generation = 0u64;
         let mut attempt = 0u32;
         let mut last_error: Option<String> = None;
+        // Replicas given the same list start at different nodes, so they spread over the cluster.
+        let mut next = fastrand::usize(..endpoints.len());
+        // Endpoints that failed since the last success or the last backoff: the backoff waits
+        // between full rounds, so a dead node costs its neighbours no delay.
+        let mut failed_in_round = 0usize;
+        let mut previous_node: Option<String> = None;
         loop {
+            let endpoint = endpoints.get(next);
+            let node = endpoint.node();
             attempt += 1;
-            self.set_state(ConnectionState::Connecting {
-                attempt,
-                last_error: last_error.clone(),
-            });
+            self.set_state(
+                ConnectionState::Connecting {
+                    attempt,
+                    last_error: last_error.clone(),
+                },
+                &node,
+            );
             let attempt_result = tokio::select! {
-                result = connect(&self.config, generation + 1, &self.stall) => result,
+                result = connect(&self.config, endpoint, generation + 1, &self.stall) => result,
                 _ = self.close.cancelled() => break,
             };
             let failure = match attempt_result {
                 Ok(live) => {
                     generation += 1;
                     attempt = 0;
+                    failed_in_round = 0;
                     backoff.reset();
-                    match self.serve(live, generation).await {
+                    let moved_from = previous_node.replace(node.clone()).filter(|p| *p != node);
+                    match self.serve(live, generation, endpoint, moved_from).await {
                         Some(reason) => {
                             last_error = Some(reason);
+                            // Whatever ended it, the node may be going away: try the next first.
+                            next = next.wrapping_add(1);
                             continue;
                         }
                         None => break,
@@ -217,59 +236,97 @@ impl Loop {
             let (error, cause) = match failure {
                 // Another role's settings are in the way, or retrying cannot help: stop, and let
                 // the role exit with the line that says why (looping would hide the conflict).
-                ConnectError::Mismatch(message) => return self.give_up(message, true),
-                ConnectError::Permanent(message) => return self.give_up(message, false),
+                ConnectError::Mismatch(message) => return self.give_up(message, true, &node),
+                ConnectError::Permanent(message) => return self.give_up(message, false, &node),
                 // Credentials and permissions can be fixed while the pod runs (a Secret
                 // updated, a user or vhost created): keep trying, loudly.
                 ConnectError::Refused(error) => (error, Cause::Refused),
                 ConnectError::Unreachable(error) => (error, Cause::Unreachable),
             };
+            next = next.wrapping_add(1);
+            failed_in_round += 1;
+            let url = endpoint.redacted();
+            // State first: whoever reads the log line and then asks /ready sees the same error.
+            self.set_state(
+                ConnectionState::Disconnected {
+                    last_error: error.clone(),
+                    cause,
+                },
+                &node,
+            );
+            last_error = Some(error.clone());
+            if failed_in_round < endpoints.len() {
+                let next_node = endpoints.get(next).node();
+                if cause == Cause::Refused {
+                    error!(attempt, %node, %url, %error, %next_node, "RabbitMQ refused the connection; trying the next node");
+                } else {
+                    warn!(attempt, %node, %url, %error, %next_node, "could not connect to RabbitMQ; trying the next node");
+                }
+                continue;
+            }
+            failed_in_round = 0;
             let delay = backoff.next_delay();
             let retry_in = humantime::format_duration(round_ms(delay)).to_string();
-            let url = &self.config.settings;
-            // State first: whoever reads the log line and then asks /ready sees the same error.
-            self.set_state(ConnectionState::Disconnected {
-                last_error: error.clone(),
-                cause,
-            });
             if cause == Cause::Refused {
-                error!(attempt, %url, %error, %retry_in, "RabbitMQ refused the connection; retrying");
+                error!(attempt, %node, %url, %error, %retry_in, "RabbitMQ refused the connection; retrying");
             } else {
-                warn!(attempt, %url, %error, %retry_in, "could not connect to RabbitMQ");
+                warn!(attempt, %node, %url, %error, %retry_in, "could not connect to RabbitMQ");
             }
-            last_error = Some(error);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.close.cancelled() => break,
             }
         }
-        self.set_state(ConnectionState::Closed);
+        let node = endpoints.get(next).node();
+        self.set_state(ConnectionState::Closed, &node);
     }
 
     /// Hands `live`'s session out until it ends (`Some(reason)`) or the manager is closed
-    /// (`None`, after a clean close).
-    async fn serve(&self, live: Live, generation: u64) -> Option<String> {
+    /// (`None`, after a clean close). `moved_from` is the node of the session before, when it
+    /// was another one: a failover, which the connect line says.
+    async fn serve(
+        &self,
+        live: Live,
+        generation: u64,
+        endpoint: &AmqpSettings,
+        moved_from: Option<String>,
+    ) -> Option<String> {
+        let node = endpoint.node();
         self.stall.connection_renewed();
         self.sessions.send_replace(Some(live.session.clone()));
-        self.set_state(ConnectionState::Connected);
-        self.metrics.connected(generation);
-        info!(
-            url = %self.config.settings,
-            connection_name = %self.config.connection_name,
-            generation,
-            "connected to RabbitMQ"
-        );
+        self.set_state(ConnectionState::Connected { node: node.clone() }, &node);
+        self.metrics.connected(generation, moved_from.is_some());
+        match &moved_from {
+            Some(previous) => info!(
+                %node,
+                url = %endpoint,
+                connection_name = %self.config.connection_name,
+                generation,
+                failed_over_from = %previous,
+                "connected to RabbitMQ on another node"
+            ),
+            None => info!(
+                %node,
+                url = %endpoint,
+                connection_name = %self.config.connection_name,
+                generation,
+                "connected to RabbitMQ"
+            ),
+        }
         tokio::select! {
             _ = live.session.ended() => {
                 let reason = live.session.signals().reason()
                     .unwrap_or_else(|| "connection ended".to_owned());
                 self.sessions.send_replace(None);
                 fail_outstanding(&live.session);
-                self.set_state(ConnectionState::Disconnected {
-                    last_error: reason.clone(),
-                    cause: Cause::Lost,
-                });
-                warn!(%reason, generation, "lost the RabbitMQ connection; reconnecting");
+                self.set_state(
+                    ConnectionState::Disconnected {
+                        last_error: reason.clone(),
+                        cause: Cause::Lost,
+                    },
+                    &node,
+                );
+                warn!(%node, %reason, generation, "lost the RabbitMQ connection; reconnecting");
                 // Dropping the last handle lets amqprs tear the socket down.
                 drop(live);
                 Some(reason)
@@ -283,17 +340,21 @@ impl Loop {
     }
 
     /// Stops for good with `message` (the role reports it once, on exit).
-    fn give_up(&self, message: String, settings_mismatch: bool) {
-        debug!(error = %message, "giving up on RabbitMQ");
-        self.set_state(ConnectionState::Failed(Refusal {
-            message,
-            settings_mismatch,
-        }));
+    fn give_up(&self, message: String, settings_mismatch: bool, node: &str) {
+        debug!(error = %message, %node, "giving up on RabbitMQ");
+        self.set_state(
+            ConnectionState::Failed(Refusal {
+                message,
+                settings_mismatch,
+            }),
+            node,
+        );
     }
 
-    /// Publishes the new state to its watchers and to the `playground_connection_state` gauge.
-    fn set_state(&self, new: ConnectionState) {
-        self.metrics.set_connection_state(new.name());
+    /// Publishes the new state to its watchers and to the `playground_connection_state` gauge,
+    /// labelled with the `node` the manager is on.
+    fn set_state(&self, new: ConnectionState, node: &str) {
+        self.metrics.set_connection_state(new.name(), node);
         self.state.send_replace(new);
     }
 }

@@ -1,7 +1,8 @@
 //! The shared AMQP layer every role is built on. Nothing here knows about HTTP, the command line
 //! or any role.
 //!
-//! - Settings: [`settings`] (URLs, the password kept out of logs), [`names`] (the AMQP short
+//! - Settings: [`settings`] (URLs, the password kept out of logs), [`endpoints`] (one broker
+//!   or a cluster's nodes), [`names`] (the AMQP short
 //!   strings as types), [`options`] (what every role shares).
 //! - The connection: [`manager`] (the reconnect loop), [`waiting`] (for a session),
 //!   [`connect`] (opening one session), [`session`] (the live session and its channels),
@@ -21,6 +22,7 @@ pub mod confirms;
 pub mod connect;
 pub mod consumer;
 pub mod delivery;
+pub mod endpoints;
 pub mod manager;
 pub mod names;
 pub mod options;
@@ -40,6 +42,7 @@ pub mod work_queue;
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use consumer::{consume_across_sessions, ConsumerEvent};
 pub use delivery::{Delivery, SettleError};
+pub use endpoints::Endpoints;
 pub use manager::{ChannelSetup, ConnectionManager, ManagerConfig};
 pub use names::{
     ConsumerTag, ExchangeName, InstanceName, NameError, QueueName, RoutingKey, UserName, Vhost,

@@ -3,16 +3,17 @@
 
 use std::time::Duration;
 
+use super::endpoints::Endpoints;
 use super::manager::{ChannelSetup, ManagerConfig};
 use super::names::ExchangeName;
-use super::settings::AmqpSettings;
 use super::topology::Topology;
 
 /// The part of the manager's configuration every role shares.
 #[derive(Debug, Clone)]
 pub struct AmqpOptions {
-    /// Where the broker is and how to log in (`--amqp-url` and the credential flags).
-    pub settings: AmqpSettings,
+    /// Where the broker (or the cluster's nodes) is and how to log in (`--amqp-url` and the
+    /// credential flags).
+    pub endpoints: Endpoints,
     /// First wait of the reconnect backoff (`--reconnect-min`).
     pub reconnect_min: Duration,
     /// Ceiling of the reconnect backoff, never below `reconnect_min` (`--reconnect-max`).
@@ -44,7 +45,7 @@ impl AmqpOptions {
     ) -> ManagerConfig {
         channel.side_channel |= self.snapshots.is_some();
         ManagerConfig {
-            settings: self.settings.clone(),
+            endpoints: self.endpoints.clone(),
             connection_name,
             reconnect_min: self.reconnect_min,
             reconnect_max: self.reconnect_max,

@@ -141,12 +141,17 @@ impl AmqpSettings {
             percent_encoding::NON_ALPHANUMERIC,
         )
         .collect();
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
+        format!("{scheme}://{}:****@{}/{vhost}", self.user, self.node())
+    }
+
+    /// `host:port` (an IPv6 address in brackets): how logs, health endpoints, metrics and the
+    /// console name the node a role is connected to, which is what matters in a cluster.
+    pub fn node(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
         } else {
-            self.host.clone()
-        };
-        format!("{scheme}://{}:****@{host}:{}/{vhost}", self.user, self.port)
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     /// amqprs' connection arguments, named so the connection is recognisable in the management UI.

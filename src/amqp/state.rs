@@ -25,7 +25,10 @@ pub enum ConnectionState {
         last_error: Option<String>,
     },
     /// A session is up: channel open, topology declared.
-    Connected,
+    Connected {
+        /// The node it is up on (`host:port`); in a cluster, which of the endpoints that is.
+        node: String,
+    },
     /// The connection ended or an attempt failed; the next attempt waits for the backoff.
     Disconnected {
         /// What went wrong, as logged and as the health endpoints show it.
@@ -44,7 +47,7 @@ impl ConnectionState {
     pub fn name(&self) -> &'static str {
         match self {
             ConnectionState::Connecting { .. } => "connecting",
-            ConnectionState::Connected => "connected",
+            ConnectionState::Connected { .. } => "connected",
             ConnectionState::Disconnected { .. } => "disconnected",
             ConnectionState::Failed(_) => "failed",
             ConnectionState::Closed => "closed",
@@ -53,7 +56,7 @@ impl ConnectionState {
 
     /// `true` while a session is usable.
     pub fn is_connected(&self) -> bool {
-        matches!(self, ConnectionState::Connected)
+        matches!(self, ConnectionState::Connected { .. })
     }
 
     /// The most recent error, for health endpoints.
@@ -62,7 +65,15 @@ impl ConnectionState {
             ConnectionState::Connecting { last_error, .. } => last_error.as_deref(),
             ConnectionState::Disconnected { last_error, .. } => Some(last_error),
             ConnectionState::Failed(refusal) => Some(&refusal.message),
-            ConnectionState::Connected | ConnectionState::Closed => None,
+            ConnectionState::Connected { .. } | ConnectionState::Closed => None,
+        }
+    }
+
+    /// The node (`host:port`) the session is up on; `None` while not connected.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            ConnectionState::Connected { node } => Some(node),
+            _ => None,
         }
     }
 

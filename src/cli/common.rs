@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::values::{self, TelemetryInterval};
-use crate::amqp::{AmqpOptions, AmqpSettings, ExchangeName, SnapshotSettings, UserName};
+use crate::amqp::{AmqpOptions, Endpoints, ExchangeName, SnapshotSettings, UserName};
 use crate::telemetry::LogFormat;
 
 /// The default broker: a local RabbitMQ with the guest user on the default vhost.
@@ -21,7 +21,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 #[command(next_help_heading = "Broker connection and logging (every role)")]
 pub struct CommonArgs {
     /// Broker URL: amqp://USER:PASS@HOST:PORT/VHOST or amqps://… (vhost "/" is written %2f).
-    /// Credentials are percent-decoded.
+    /// Credentials are percent-decoded. For a cluster, every node's URL, comma-separated: the
+    /// role starts at a random one and moves to the next when its node goes away.
     #[arg(long, env = "RABBITMQ_URL", default_value = DEFAULT_AMQP_URL, hide_env_values = true,
           value_name = "URL", global = true)]
     pub amqp_url: String,
@@ -101,15 +102,15 @@ impl CommonArgs {
     /// The broker options: the URL checked (an error names `--amqp-url / RABBITMQ_URL`), the
     /// user and password applied, the reconnect bounds ordered.
     pub fn into_amqp_options(self) -> anyhow::Result<AmqpOptions> {
-        let mut settings = AmqpSettings::parse(
+        let mut endpoints = Endpoints::parse(
             &self.amqp_url,
             self.amqp_user.as_ref().map(UserName::as_str),
             self.amqp_password.as_deref(),
         )
         .context("--amqp-url / RABBITMQ_URL")?;
-        settings.heartbeat_secs = u16::try_from(self.heartbeat.as_secs()).unwrap_or(u16::MAX);
+        endpoints.set_heartbeat_secs(u16::try_from(self.heartbeat.as_secs()).unwrap_or(u16::MAX));
         Ok(AmqpOptions {
-            settings,
+            endpoints,
             reconnect_min: self.reconnect_min,
             reconnect_max: self.reconnect_max.max(self.reconnect_min),
             connect_timeout: CONNECT_TIMEOUT,

@@ -33,8 +33,8 @@ fn common_flags_work_after_the_subcommand() {
         "s3cr@t",
     ])
     .unwrap();
-    assert_eq!(config.amqp.settings.port, 1234);
-    assert_eq!(config.amqp.settings.password.expose(), "s3cr@t");
+    assert_eq!(config.amqp.endpoints.first().port, 1234);
+    assert_eq!(config.amqp.endpoints.first().password.expose(), "s3cr@t");
     match config.role {
         Role::Consume(c) => assert_eq!(c.prefetch, 5),
         other => panic!("{other:?}"),

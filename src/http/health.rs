@@ -97,6 +97,7 @@ impl Health {
             "status": if panic.is_some() { "unhealthy" } else { "healthy" },
             "uptime": self.started.elapsed().as_secs_f64(),
             "rabbitmq": if state.is_connected() { "connected" } else { "disconnected" },
+            "node": state.node(),
             "service": self.service,
             "role": self.role,
             "ready": self.is_ready(),
@@ -179,9 +180,15 @@ fn metrics_response(metrics: &Metrics) -> Response {
 mod tests {
     use super::*;
 
+    fn connected() -> ConnectionState {
+        ConnectionState::Connected {
+            node: "127.0.0.1:5682".to_owned(),
+        }
+    }
+
     #[test]
     fn readiness_follows_the_connection_and_the_role() {
-        let (tx, rx) = watch::channel(ConnectionState::Connected);
+        let (tx, rx) = watch::channel(connected());
         let health = Health::new("consume", "h", rx, Readiness::WhenTheRoleSaysSo);
         assert!(!health.is_ready(), "not before the role says so");
         health.set_role_ready(true);
@@ -189,15 +196,17 @@ mod tests {
         tx.send_replace(ConnectionState::Closed);
         assert!(!health.is_ready());
         assert_eq!(health.body()["rabbitmq"], "disconnected");
+        assert!(health.body()["node"].is_null());
         let stall = Arc::new(PublishStall::default());
         let producer = Health::new(
             "produce-server",
             "p",
-            watch::channel(ConnectionState::Connected).1,
+            watch::channel(connected()).1,
             Readiness::WithTheConnection,
         )
         .watching_publishes(stall.clone());
         assert!(producer.is_ready());
+        assert_eq!(producer.body()["node"], "127.0.0.1:5682");
         stall.confirm_timed_out();
         assert!(!producer.is_ready());
         assert_eq!(producer.body()["blocked"], true);

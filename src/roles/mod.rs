@@ -105,7 +105,8 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "http": c.http.as_ref().map(ToString::to_string),
         }),
     };
-    description["amqp_url"] = json!(amqp.settings.redacted());
+    description["amqp_url"] = json!(amqp.endpoints.redacted());
+    description["amqp_nodes"] = json!(amqp.endpoints.iter().map(|e| e.node()).collect::<Vec<_>>());
     description
 }
 

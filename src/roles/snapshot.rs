@@ -109,6 +109,10 @@ pub struct Snapshot {
     pub process: String,
     /// The connection state (`connected`, `disconnected`, …) when it was taken.
     pub connection: String,
+    /// The broker node (`host:port`) the role is connected to; in a cluster, the console shows
+    /// which replica sits on which node and when it moved.
+    #[serde(default)]
+    pub node: Option<String>,
     /// Totals since the role started, not since the last snapshot: the console takes differences.
     pub counters: SnapshotCounters,
     /// The messages handled since the previous snapshot, at most [`MAX_HANDLED`] of them.
@@ -202,11 +206,16 @@ pub fn spawn(
                 continue;
             };
             let (handled, cut, dead_lettered) = source.handled.take();
-            let state = source.manager.state().borrow().name().to_owned();
+            let (state, node) = {
+                let state = source.manager.state();
+                let state = state.borrow();
+                (state.name().to_owned(), state.node().map(str::to_owned))
+            };
             let snapshot = Snapshot {
                 identity: identity.clone(),
                 process: process.clone(),
                 connection: state,
+                node,
                 counters: counters(source.manager.metrics(), dead_lettered),
                 handled,
                 cut,

@@ -176,7 +176,7 @@ pub async fn run(
         patterns = %patterns,
         queue = subscription.queue.as_ref().map_or("(server-named, exclusive)", QueueName::as_str),
         prefetch = subscription.prefetch,
-        url = %amqp.settings,
+        urls = %amqp.endpoints,
         "subscriber starting"
     );
     let consumer_tag = ConsumerTag::for_instance(subscription.name.as_str(), std::process::id());

@@ -137,7 +137,7 @@ fn log_start(config: &ConsumeConfig, amqp: &AmqpOptions) {
         fail_rate = behaviour.fail_rate,
         requeue = behaviour.requeue,
         crash_after = behaviour.crash_after,
-        url = %amqp.settings,
+        urls = %amqp.endpoints,
         "consumer starting"
     );
 }

@@ -101,7 +101,7 @@ pub async fn run(
         queue = %app.config.queue.name,
         queue_shape = %app.config.queue.describe(),
         service = %app.config.service_name,
-        url = %amqp.settings,
+        urls = %amqp.endpoints,
         "produce-server listening"
     );
 
