@@ -11,6 +11,12 @@
 #   kill N    SIGKILL node N (a crash)
 #   freeze N  SIGSTOP node N (a hung node or VM); thaw N: SIGCONT
 #   start N   start node N again; it rejoins the cluster by itself
+#   leader Q  which node (1, 2 or 3) leads quorum queue Q, as the cluster says
+#   ctl N ... rabbitmqctl against node N with the cluster's cookie (e.g. ctl 1 list_queues)
+#
+# CLUSTER_DIR, CLUSTER_NODE_PREFIX (default c) and CLUSTER_PORT_BASE (default 5680: AMQP ports
+# base+1..base+3, distribution ports 20000 above those) let a second cluster run beside this one;
+# the tests use that so they never touch a cluster a developer started.
 #
 # How (measured on this machine, see the cluster chapter of the docs): each node needs its own
 # RABBITMQ_CONFIG_FILE naming its listener, or it reads /etc/rabbitmq/rabbitmq.conf, binds 5672
@@ -22,6 +28,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${CLUSTER_DIR:-$repo/.cluster}
 bin=/usr/lib/rabbitmq/bin
 nodes=(1 2 3)
+prefix=${CLUSTER_NODE_PREFIX:-c}
+port_base=${CLUSTER_PORT_BASE:-5680}
+[[ $prefix =~ ^[a-z]+$ ]] || { echo "cluster: CLUSTER_NODE_PREFIX must be lower-case letters" >&2; exit 2; }
+[[ $port_base =~ ^[0-9]+$ ]] && ((port_base >= 1024 && port_base <= 45000)) \
+  || { echo "cluster: CLUSTER_PORT_BASE must be a number from 1024 to 45000" >&2; exit 2; }
 log=${TMPDIR:-/tmp}/cluster.log
 
 say() { echo "cluster: $*"; }
@@ -34,9 +45,9 @@ usage_error() {
   exit 2
 }
 
-node_name() { echo "c$1@localhost"; }
-node_port() { echo "568$1"; }
-pid_file() { echo "$dir/c$1/rabbitmq.pid"; }
+node_name() { echo "$prefix$1@localhost"; }
+node_port() { echo $((port_base + $1)); }
+pid_file() { echo "$dir/n$1/rabbitmq.pid"; }
 
 # The PID of node $1 if its process exists (running or frozen), else nothing.
 node_pid() {
@@ -89,9 +100,9 @@ prepare() {
   fi
   : >"$dir/empty.env"
   for n in "${nodes[@]}"; do
-    mkdir -p "$dir/c$n/mnesia" "$dir/c$n/log"
-    echo "listeners.tcp.1 = 127.0.0.1:$(node_port "$n")" >"$dir/c$n/rabbitmq.conf"
-    echo "[]." >"$dir/c$n/enabled_plugins"
+    mkdir -p "$dir/n$n/mnesia" "$dir/n$n/log"
+    echo "listeners.tcp.1 = 127.0.0.1:$(node_port "$n")" >"$dir/n$n/rabbitmq.conf"
+    echo "[]." >"$dir/n$n/enabled_plugins"
   done
 }
 
@@ -103,12 +114,12 @@ with_node() {
     RABBITMQ_NODENAME="$(node_name "$n")" \
     RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
     RABBITMQ_NODE_PORT="$(node_port "$n")" \
-    RABBITMQ_DIST_PORT="2568$n" \
-    RABBITMQ_CONFIG_FILE="$dir/c$n/rabbitmq.conf" \
+    RABBITMQ_DIST_PORT="$((20000 + $(node_port "$n")))" \
+    RABBITMQ_CONFIG_FILE="$dir/n$n/rabbitmq.conf" \
     RABBITMQ_CONF_ENV_FILE="$dir/empty.env" \
-    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/c$n/enabled_plugins" \
-    RABBITMQ_MNESIA_BASE="$dir/c$n/mnesia" \
-    RABBITMQ_LOG_BASE="$dir/c$n/log" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/n$n/enabled_plugins" \
+    RABBITMQ_MNESIA_BASE="$dir/n$n/mnesia" \
+    RABBITMQ_LOG_BASE="$dir/n$n/log" \
     RABBITMQ_PID_FILE="$(pid_file "$n")" \
     ERL_EPMD_ADDRESS=127.0.0.1 \
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
@@ -128,14 +139,14 @@ start_node() {
     frozen) die "node $n is frozen; 'thaw $n' first" ;;
   esac
   with_node "$n" "$bin/rabbitmq-server" -detached >>"$log" 2>&1 \
-    || die "node $n did not start; see $log and $dir/c$n/log"
+    || die "node $n did not start; see $log and $dir/n$n/log"
 }
 
 # Waits until node $1 has booted (up to 90 s).
 await_node() {
   local n=$1 deadline=$((SECONDS + 90))
   until ctl "$n" -q await_startup >>"$log" 2>&1; do
-    ((SECONDS < deadline)) || die "node $n did not finish starting within 90 s; see $log and $dir/c$n/log"
+    ((SECONDS < deadline)) || die "node $n did not finish starting within 90 s; see $log and $dir/n$n/log"
     sleep 1
   done
 }
@@ -145,7 +156,7 @@ await_node() {
 running_members() {
   with_node "$1" timeout "${2:-60}" "$bin/rabbitmqctl" -n "$(node_name "$1")" -q cluster_status \
     --formatter json 2>/dev/null |
-    grep -o '"running_nodes":\[[^]]*\]' | grep -o 'c[0-9]@localhost' | sort -u | tr '\n' ' ' ||
+    grep -o '"running_nodes":\[[^]]*\]' | grep -o "$prefix[0-9]@localhost" | sort -u | tr '\n' ' ' ||
     true
 }
 
@@ -201,17 +212,38 @@ case $command in
     ;;
   status)
     for n in "${nodes[@]}"; do
-      echo "c$n@localhost 127.0.0.1:$(node_port "$n") $(node_state "$n") pid=$(node_pid "$n")"
+      echo "$(node_name "$n") 127.0.0.1:$(node_port "$n") $(node_state "$n") pid=$(node_pid "$n")"
     done
     for n in "${nodes[@]}"; do
       if [[ $(node_state "$n") == running ]]; then
         members=$(running_members "$n" 10)
-        echo "running members (seen from c$n): ${members:-no answer within 10 s (a frozen member?)}"
+        echo "running members (seen from $(node_name "$n")): ${members:-no answer within 10 s (a frozen member?)}"
         break
       fi
     done
     ;;
   urls) urls ;;
+  leader)
+    queue=${2:-}
+    [[ -n $queue ]] || usage_error "which queue? usage: $0 leader QUEUE"
+    for n in "${nodes[@]}"; do
+      [[ $(node_state "$n") == running ]] || continue
+      leader=$(with_node "$n" timeout 15 "$bin/rabbitmqctl" -n "$(node_name "$n")" -q list_queues \
+        name leader --formatter json 2>/dev/null |
+        grep -o "{\"name\":\"$queue\",\"leader\":\"$prefix[0-9]@localhost\"" | grep -o "$prefix[0-9]@" | tr -dc 0-9 || true)
+      if [[ -n $leader ]]; then
+        echo "$leader"
+        exit 0
+      fi
+    done
+    die "no running node knows a leader for queue $queue"
+    ;;
+  ctl)
+    check_node_number "${2:-}"
+    n=$2
+    shift 2
+    ctl "$n" "$@"
+    ;;
   stop | kill | freeze | thaw | start)
     check_node_number "${2:-}"
     n=$2
@@ -219,7 +251,7 @@ case $command in
       stop) stop_node "$n" ;;
       start)
         ensure_installed
-        [[ -d $dir/c$n ]] || die "no cluster in $dir; run 'up' first"
+        [[ -d $dir/n$n ]] || die "no cluster in $dir; run 'up' first"
         start_node "$n"
         await_node "$n"
         ;;
@@ -242,6 +274,6 @@ case $command in
     say "node $n: $(node_state "$n")"
     ;;
   *)
-    usage_error "usage: $0 up|down|status|urls|stop N|kill N|freeze N|thaw N|start N"
+    usage_error "usage: $0 up|down|status|urls|stop N|kill N|freeze N|thaw N|start N|leader QUEUE|ctl N ARGS..."
     ;;
 esac

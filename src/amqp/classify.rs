@@ -119,6 +119,12 @@ pub(super) async fn classify_declare_error(
             "RabbitMQ refused to declare {what}: {code} {text}. The user lacks configure \
              permission on it (rabbitmqctl set_permissions)"
         )),
+        // In a cluster, a classic queue lives on one node: while that node is away, declaring
+        // the queue anywhere is refused, and it comes back with its node, so keep trying.
+        404 if text.contains("down or inaccessible") => ConnectError::Unreachable(format!(
+            "declaring {what}: its node is down ({code} {text}); a classic queue lives on one \
+             node only, a quorum queue (--queue-type quorum) would have stayed available"
+        )),
         404 | 530 => {
             ConnectError::Permanent(format!("RabbitMQ refused to declare {what}: {code} {text}"))
         }
@@ -212,6 +218,30 @@ mod tests {
             Some((530, "NOT_ALLOWED - vhost nosuch not found".to_owned()))
         );
         assert_eq!(quoted_close("peer shutdown"), None);
+    }
+
+    #[tokio::test]
+    async fn a_queue_whose_node_is_down_is_retried_and_other_404s_are_not() {
+        let queue = Declaration::Queue(Some(QueueName::parse("jobs").unwrap()));
+        let error = amqprs::error::Error::ChannelUseError("closed".to_owned());
+        let classify = |text: &str| {
+            let signals = SessionSignals::default();
+            signals.record_close(BrokerClose {
+                connection: false,
+                code: 404,
+                text: text.to_owned(),
+            });
+            let (queue, error) = (&queue, &error);
+            async move { classify_declare_error(queue, error, &signals, None).await }
+        };
+        let down = "NOT_FOUND - home node 'c2@localhost' of durable queue 'jobs' in vhost '/' is \
+                    down or inaccessible";
+        match classify(down).await {
+            ConnectError::Unreachable(text) => assert!(text.contains("quorum"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+        let gone = "NOT_FOUND - no exchange 'logs' in vhost '/'";
+        assert!(matches!(classify(gone).await, ConnectError::Permanent(_)));
     }
 
     #[test]

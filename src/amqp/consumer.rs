@@ -33,6 +33,10 @@ pub enum ConsumerEvent<'a> {
     Paused,
 }
 
+/// How long `basic.consume` may go unanswered before the wait is logged. In a cluster whose
+/// queue leader sat on a frozen node, RabbitMQ 3.10 was measured to take about a minute.
+const CONSUME_PATIENCE: Duration = Duration::from_secs(10);
+
 /// Consumes until `shutdown` (then `Ok`) or until the broker refused the topology for good.
 /// `queue_of` names the queue in a session (a server-named queue is new in every session);
 /// `handle` gets each delivery and must ack or reject it (the [`Delivery`] knows its session).
@@ -98,7 +102,29 @@ where
     F: FnMut(Delivery) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut deliveries = match session.consume(queue, consumer_tag).await {
+    let consume = session.consume(queue, consumer_tag);
+    tokio::pin!(consume);
+    let patience = tokio::time::sleep(CONSUME_PATIENCE);
+    tokio::pin!(patience);
+    let mut warned = false;
+    let answered = loop {
+        tokio::select! {
+            answered = &mut consume => break answered,
+            _ = shutdown.cancelled() => return true,
+            _ = session.ended() => return false,
+            _ = &mut patience, if !warned => {
+                warned = true;
+                // Say why nothing happens: the wait can be long and silent otherwise.
+                warn!(
+                    %queue,
+                    waited_s = CONSUME_PATIENCE.as_secs(),
+                    "RabbitMQ has not answered basic.consume yet (a quorum queue without a \
+                     leader, or a cluster member that is frozen, holds it up); still waiting"
+                );
+            }
+        }
+    };
+    let mut deliveries = match answered {
         Ok(deliveries) => deliveries,
         Err(error) => {
             warn!(%error, %queue, "could not start consuming; waiting for a new connection");

@@ -89,7 +89,7 @@ impl SessionSignals {
             .clone()
     }
 
-    fn record_close(&self, close: BrokerClose) {
+    pub(super) fn record_close(&self, close: BrokerClose) {
         let reason = close.to_string();
         *self.broker_close.lock().unwrap_or_else(|p| p.into_inner()) = Some(close);
         self.end(reason);

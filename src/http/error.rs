@@ -72,7 +72,9 @@ pub enum ApiError {
     /// The broker did not confirm in time: 504; the message may or may not be queued.
     #[error("{0}")]
     ConfirmTimeout(String),
-    /// The broker refused the message (nack): 500.
+    /// The broker refused the message (nack): 503. A nack is the broker saying it could not
+    /// take the message now (a quorum queue without a majority, a full queue that rejects
+    /// publishes), not a fault of this server, so it is told like an outage: retry later.
     #[error("{0}")]
     Nacked(String),
 }
@@ -100,7 +102,7 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "RabbitMQ not connected")
             }
             ApiError::ConfirmTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Publish not confirmed"),
-            ApiError::Nacked(_) => (StatusCode::INTERNAL_SERVER_ERROR, "Publish rejected"),
+            ApiError::Nacked(_) => (StatusCode::SERVICE_UNAVAILABLE, "Publish rejected"),
         }
     }
 

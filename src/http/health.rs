@@ -114,8 +114,9 @@ impl Health {
             body["blocked"] = json!(blocked);
             if blocked {
                 body["blocked_reason"] = json!(
-                    "RabbitMQ is not confirming publishes: a memory or disk alarm is probably \
-                     blocking publishers (rabbitmq-diagnostics alarms)"
+                    "RabbitMQ is not confirming publishes: a memory or disk alarm blocking \
+                     publishers (rabbitmq-diagnostics alarms), or, in a cluster, a quorum queue \
+                     that lost the majority of its nodes (rabbitmq-queues quorum_status QUEUE)"
                 );
             }
         }

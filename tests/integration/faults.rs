@@ -178,7 +178,7 @@ async fn a_silent_broker_gives_504_then_is_dropped_by_heartbeat_and_recovered() 
 }
 
 #[tokio::test]
-async fn a_broker_nack_is_a_500_not_a_success() {
+async fn a_broker_nack_is_a_503_not_a_success() {
     let (queue, _cleanup) = test_queue("nack");
     // A policy (not queue arguments, so the roles' plain declaration still matches) that makes
     // the broker refuse every publish to this queue with a nack.
@@ -195,7 +195,7 @@ async fn a_broker_nack_is_a_500_not_a_success() {
         .output();
     if !applied.is_ok_and(|output| output.status.success()) {
         eprintln!(
-            "SKIPPED a_broker_nack_is_a_500_not_a_success: rabbitmqctl is not available here"
+            "SKIPPED a_broker_nack_is_a_503_not_a_success: rabbitmqctl is not available here"
         );
         return;
     }
@@ -209,7 +209,7 @@ async fn a_broker_nack_is_a_500_not_a_success() {
         (status != 200).then_some((status, body))
     })
     .await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "Publish rejected");
 }
 

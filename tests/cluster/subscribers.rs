@@ -1,0 +1,147 @@
+//! Two fanout subscribers on different nodes, each on a server-named exclusive queue (which lives
+//! and dies with its node). Killing one's node must not disturb the other: it receives every
+//! confirmed message without a gap. The killed one's replacement queue is declared on a
+//! surviving node, and its log says that what was published in between was not kept.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::load::secs;
+use crate::local_cluster::LocalCluster;
+use crate::node_loss::blocking;
+
+pub async fn run(cluster: &'static LocalCluster) {
+    let urls = cluster.urls();
+    let exchanges = TestExchanges::new("cluster-fanout");
+    let queue = unique("cluster-unused");
+    let mut producer_args = vec!["--queue-type", "quorum"];
+    producer_args.extend(exchanges.flags());
+    let producer = ProduceServer::start(&urls, &queue, &producer_args).await;
+    producer.wait_ready(200, Duration::from_secs(30)).await;
+    let subscribe = ["--exchange", exchanges.fanout.as_str()];
+    let node_of = |health: String| async move {
+        let (_, body) = get(&format!("{health}/health")).await;
+        cluster.node_of(body["node"].as_str().expect("connected"))
+    };
+
+    let left = Subscriber::start("fanout-sub", &urls, "left", &subscribe).await;
+    let left_node = node_of(left.health.clone()).await;
+    // Replicas start at a random node; start the other until it sits elsewhere.
+    let mut tries = 0;
+    let (right, right_node) = loop {
+        let right = Subscriber::start("fanout-sub", &urls, "right", &subscribe).await;
+        let node = node_of(right.health.clone()).await;
+        tries += 1;
+        if node != left_node {
+            break (right, node);
+        }
+        assert!(
+            tries < 20,
+            "20 subscribers in a row landed on node {left_node}"
+        );
+    };
+
+    // One publisher, sequential, every 10 ms, while the left subscriber's node is killed.
+    let confirmed: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let publishing = {
+        let (url, confirmed) = (producer.url("/publish"), confirmed.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client");
+            for n in 0.. {
+                let text = format!("event {n}");
+                let body = json!({"exchange": "fanout", "routing_key": "", "message": text});
+                if let Ok(response) = client.post(&url).json(&body).send().await {
+                    if response.status().as_u16() == 200 {
+                        confirmed.lock().unwrap().push((Instant::now(), text));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = Instant::now();
+    blocking(move || cluster.kill(left_node)).await;
+    let resubscribed = left
+        .process
+        .wait_log(
+            "subscribed",
+            |v| v["generation"].as_u64() > Some(1),
+            Duration::from_secs(30),
+        )
+        .await;
+    let moved_after = killed_at.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    publishing.abort();
+    let confirmed = confirmed.lock().unwrap().clone();
+
+    // The right subscriber: every confirmed message, none missing.
+    let texts = |s: &Subscriber| -> HashSet<String> {
+        s.received().into_iter().map(|(_, text)| text).collect()
+    };
+    let missing = eventually(
+        Duration::from_secs(20),
+        "the right subscriber to receive every confirmed message",
+        || {
+            let got = texts(&right);
+            let missing: Vec<String> = confirmed
+                .iter()
+                .filter(|(_, t)| !got.contains(t))
+                .map(|(_, t)| t.clone())
+                .collect();
+            async move { missing.is_empty().then_some(missing) }
+        },
+    )
+    .await;
+
+    // The left one: on a surviving node, a new queue there, and receiving again.
+    let left_now = node_of(left.health.clone()).await;
+    let new_queue = resubscribed["queue"].as_str().expect("queue").to_owned();
+    let home = blocking({
+        let new_queue = new_queue.clone();
+        move || cluster.home_of(right_node, &new_queue)
+    })
+    .await;
+    let last = confirmed.last().expect("something was confirmed").1.clone();
+    eventually(
+        Duration::from_secs(20),
+        "the left subscriber to receive the last message",
+        || {
+            let got = texts(&left).contains(&last);
+            async move { got.then_some(()) }
+        },
+    )
+    .await;
+    let left_got = texts(&left);
+    let left_missed = confirmed
+        .iter()
+        .filter(|(_, t)| !left_got.contains(t))
+        .count();
+    println!(
+        "cluster subscribers: left on node {left_node} (killed), right on node {right_node}; \
+         {} confirmed; right missed {}; left re-subscribed on node {left_now} after {} with \
+         queue {new_queue} on node {home:?}, missed {left_missed} published in between",
+        confirmed.len(),
+        missing.len(),
+        secs(moved_after),
+    );
+    assert_ne!(left_now, left_node, "left moved to a surviving node");
+    assert!(
+        home.is_some_and(|h| h != left_node),
+        "the replacement queue {new_queue} is on a surviving node, not {home:?}"
+    );
+    assert_eq!(resubscribed["queue_kind"], "server-named");
+    assert!(
+        resubscribed["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("reached no queue")),
+        "the log says what was not kept: {resubscribed}"
+    );
+}
