@@ -23,6 +23,16 @@ pub enum QueueType {
 }
 
 impl QueueType {
+    /// The declaration's arguments for this type alone (`x-queue-type` for a quorum queue; none
+    /// for a classic one, as the Node services declared it), for queues that are not work queues.
+    pub fn arguments(self) -> FieldTable {
+        let mut arguments = FieldTable::new();
+        if self == QueueType::Quorum {
+            insert(&mut arguments, "x-queue-type", FieldValue::from("quorum"));
+        }
+        arguments
+    }
+
     /// The name RabbitMQ uses.
     pub fn as_str(self) -> &'static str {
         match self {

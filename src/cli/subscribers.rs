@@ -5,8 +5,9 @@ use clap::{Args, ValueEnum};
 
 use super::consume::instance_name;
 use super::listen::HealthArgs;
+use super::queue::QueueTypeArg;
 use crate::amqp::routing::binding_pattern;
-use crate::amqp::{ExchangeKind, ExchangeName, InstanceName, QueueName, RoutingKey};
+use crate::amqp::{ExchangeKind, ExchangeName, InstanceName, QueueName, QueueType, RoutingKey};
 use crate::roles::body::BodyStyle;
 use crate::roles::fanout_sub::FanoutSubConfig;
 use crate::roles::subscription::Subscriber;
@@ -21,6 +22,11 @@ pub struct SubscriberArgs {
     /// env var, so a QUEUE_NAME meant for the work queue never binds that queue to an exchange.)
     #[arg(long, env = "SUBSCRIBER_QUEUE", value_name = "NAME")]
     pub queue: Option<QueueName>,
+
+    /// Type of the --queue: quorum on a cluster, so it survives the loss of a node (a classic
+    /// queue lives on one node). A server-named queue is always classic.
+    #[arg(long, env = "SUBSCRIBER_QUEUE_TYPE", value_enum, default_value_t = QueueTypeArg::Classic)]
+    pub queue_type: QueueTypeArg,
 
     /// Service name in every log line (e.g. logger-service) [default: the host name].
     #[arg(long, env = "SERVICE_NAME", value_name = "NAME")]
@@ -37,9 +43,19 @@ pub struct SubscriberArgs {
 
 impl SubscriberArgs {
     fn into_subscriber(self, style: BodyStyle) -> anyhow::Result<Subscriber> {
+        let queue_type = self.queue_type.queue_type();
+        if self.queue.is_none() && queue_type != QueueType::Classic {
+            anyhow::bail!(
+                "--queue-type / SUBSCRIBER_QUEUE_TYPE: {} needs --queue / SUBSCRIBER_QUEUE (a \
+                 server-named queue is exclusive to one connection, and only a classic queue \
+                 can be)",
+                queue_type.as_str()
+            );
+        }
         Ok(Subscriber {
             name: instance_name(self.name).context("--name / SERVICE_NAME")?,
             queue: self.queue,
+            queue_type,
             prefetch: self.prefetch,
             health_listen: self.health.listen(),
             body_style: style,

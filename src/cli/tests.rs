@@ -75,6 +75,26 @@ fn queue_shape_is_shared_and_validated() {
 }
 
 #[test]
+fn a_subscribers_named_queue_can_be_quorum_and_a_server_named_one_cannot() {
+    let quorum = parse(&[
+        "playground",
+        "fanout-sub",
+        "--queue",
+        "logger-service",
+        "--queue-type",
+        "quorum",
+    ]);
+    match quorum.unwrap().role {
+        Role::FanoutSub(config) => {
+            assert_eq!(config.subscriber.queue_type.as_str(), "quorum");
+        }
+        other => panic!("{other:?}"),
+    }
+    let bad = parse(&["playground", "fanout-sub", "--queue-type", "quorum"]).unwrap_err();
+    assert!(bad.contains("needs --queue / SUBSCRIBER_QUEUE"), "{bad}");
+}
+
+#[test]
 fn subscriber_patterns_are_checked_at_start_up() {
     let ok = parse(&[
         "playground",

@@ -84,6 +84,7 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "paths": PROBE_PATHS,
             "exchange": c.exchange.as_str(),
             "queue": queue(&c.subscriber.queue),
+            "queue_type": c.subscriber.queue_type.as_str(),
             "name": c.subscriber.name.as_str(),
         }),
         Role::TopicSub(c) => json!({
@@ -94,6 +95,7 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "exchange_type": c.kind.as_str(),
             "patterns": c.patterns.iter().map(RoutingKey::as_str).collect::<Vec<_>>(),
             "queue": queue(&c.subscriber.queue),
+            "queue_type": c.subscriber.queue_type.as_str(),
             "name": c.subscriber.name.as_str(),
         }),
         Role::Perf(c) => json!({

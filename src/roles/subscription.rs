@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 use crate::amqp::{
     consume_across_sessions, AmqpOptions, BindingSpec, BoundQueue, ConsumerEvent, ConsumerTag,
     Delivery, ExchangeKind, ExchangeName, ExchangeSpec, InstanceName, QueueName, QueueSpec,
-    RoutingKey, Session, Topology,
+    QueueType, RoutingKey, Session, Topology,
 };
 use crate::http::Listen;
 use crate::message::EnvelopeView;
@@ -33,6 +33,8 @@ pub struct Subscriber {
     pub name: InstanceName,
     /// A durable queue shared by the service's replicas; `None` for a server-named one.
     pub queue: Option<QueueName>,
+    /// The named queue's type: quorum on a cluster, so it outlives the loss of a node.
+    pub queue_type: QueueType,
     /// Unacked messages the broker may push at once (`--prefetch`).
     pub prefetch: u16,
     /// Where `/health`, `/ready` and `/metrics` are served; `None` disables them.
@@ -57,6 +59,7 @@ impl Subscriber {
             kind,
             patterns,
             queue: self.queue,
+            queue_type: self.queue_type,
             prefetch: self.prefetch,
             health_listen: self.health_listen,
             body_style: self.body_style,
@@ -79,6 +82,8 @@ pub struct Subscription {
     pub patterns: Vec<RoutingKey>,
     /// A durable queue shared by the service's replicas; `None` for a server-named one.
     pub queue: Option<QueueName>,
+    /// The named queue's type (`--queue-type`).
+    pub queue_type: QueueType,
     /// Unacked messages the broker may push at once (`--prefetch`).
     pub prefetch: u16,
     /// Where `/health`, `/ready` and `/metrics` are served; `None` disables them.
@@ -99,7 +104,10 @@ impl Subscription {
     /// The exchange, the queue and one binding per pattern, declared on every connect.
     fn topology(&self) -> Topology {
         let queue = match &self.queue {
-            Some(name) => QueueSpec::durable(name.clone()),
+            Some(name) => QueueSpec {
+                arguments: self.queue_type.arguments(),
+                ..QueueSpec::durable(name.clone())
+            },
             None => QueueSpec::server_named(),
         };
         let bindings = self
@@ -121,8 +129,10 @@ impl Subscription {
             bindings,
             queue_mismatch_hint: self.queue.as_ref().map(|name| {
                 format!(
-                    "{:?} must be a plain durable queue for a subscriber",
-                    name.as_str()
+                    "{:?} must be a durable {} queue for this subscriber (--queue-type / \
+                     SUBSCRIBER_QUEUE_TYPE)",
+                    name.as_str(),
+                    self.queue_type.as_str()
                 )
             }),
             exchange_mismatch_hint: Some(format!(

@@ -1,7 +1,9 @@
 //! Two fanout subscribers on different nodes, each on a server-named exclusive queue (which lives
 //! and dies with its node). Killing one's node must not disturb the other: it receives every
 //! confirmed message without a gap. The killed one's replacement queue is declared on a
-//! surviving node, and its log says that what was published in between was not kept.
+//! surviving node, and its log says that what was published in between was not kept. A third
+//! subscriber on a named quorum queue (what the Kubernetes cluster overlay runs) keeps every
+//! confirmed message whichever node dies.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,11 @@ pub async fn run(cluster: &'static LocalCluster) {
             "20 subscribers in a row landed on node {left_node}"
         );
     };
+
+    let named_queue = unique("cluster-logger");
+    let mut named_args = subscribe.to_vec();
+    named_args.extend(["--queue", named_queue.as_str(), "--queue-type", "quorum"]);
+    let named = Subscriber::start("fanout-sub", &urls, "logger", &named_args).await;
 
     // One publisher, sequential, every 10 ms, while the left subscriber's node is killed.
     let confirmed: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
@@ -101,6 +108,17 @@ pub async fn run(cluster: &'static LocalCluster) {
     )
     .await;
 
+    let named_missing = eventually(
+        Duration::from_secs(30),
+        "the named quorum-queue subscriber to receive every confirmed message",
+        || {
+            let got = texts(&named);
+            let missing = confirmed.iter().filter(|(_, t)| !got.contains(t)).count();
+            async move { (missing == 0).then_some(missing) }
+        },
+    )
+    .await;
+
     // The left one: on a surviving node, a new queue there, and receiving again.
     let left_now = node_of(left.health.clone()).await;
     let new_queue = resubscribed["queue"].as_str().expect("queue").to_owned();
@@ -127,7 +145,8 @@ pub async fn run(cluster: &'static LocalCluster) {
     println!(
         "cluster subscribers: left on node {left_node} (killed), right on node {right_node}; \
          {} confirmed; right missed {}; left re-subscribed on node {left_now} after {} with \
-         queue {new_queue} on node {home:?}, missed {left_missed} published in between",
+         queue {new_queue} on node {home:?}, missed {left_missed} published in between; the \
+         named quorum queue's subscriber missed {named_missing}",
         confirmed.len(),
         missing.len(),
         secs(moved_after),

@@ -128,6 +128,74 @@ fn probe_port(probe: &Value, container: &Value) -> u64 {
         .unwrap_or_else(|| panic!("probe port {name:?} is not a container port"))
 }
 
+/// What the binary makes of a container's args and environment (`--check-config`), or its
+/// one-line error.
+fn check_config(
+    container: &Value,
+    namespace: &str,
+    all: &HashMap<String, &Value>,
+) -> Result<Value, String> {
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let env = container_env(container, namespace, all);
+    let output = Command::new(BIN)
+        .args(&args)
+        .arg("--check-config")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run playground --check-config");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&output.stdout).expect("JSON"))
+}
+
+#[test]
+fn the_cluster_overlay_gives_every_role_every_node_and_quorum_queues() {
+    let documents = render("cluster");
+    let all = index(&documents);
+    let cluster = documents
+        .iter()
+        .find(|d| d["kind"] == "RabbitmqCluster")
+        .expect("a RabbitmqCluster");
+    let (name, namespace) = (
+        cluster["metadata"]["name"].as_str().unwrap(),
+        cluster["metadata"]["namespace"].as_str().unwrap(),
+    );
+    let replicas = cluster["spec"]["replicas"].as_u64().unwrap();
+    assert_eq!(
+        replicas, 3,
+        "three nodes: a quorum survives the loss of one"
+    );
+    // The operator's StatefulSet is NAME-server behind the headless Service NAME-nodes.
+    let nodes: Vec<String> = (0..replicas)
+        .map(|i| format!("{name}-server-{i}.{name}-nodes.{namespace}.svc.cluster.local:5672"))
+        .collect();
+    for deployment in documents.iter().filter(|d| d["kind"] == "Deployment") {
+        let what = deployment["metadata"]["name"].as_str().unwrap();
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let pod_namespace = deployment["metadata"]["namespace"].as_str().unwrap();
+        let description =
+            check_config(container, pod_namespace, &all).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            description["amqp_nodes"],
+            serde_json::json!(nodes),
+            "{what}: every node of the cluster, so it can move when its node goes"
+        );
+        if let Some(shape) = description["queue_shape"].as_str() {
+            assert!(shape.starts_with("quorum"), "{what}: {shape}");
+        }
+        if description["queue"].is_string() && description["queue_type"].is_string() {
+            assert_eq!(description["queue_type"], "quorum", "{what}: {description}");
+        }
+    }
+}
+
 #[test]
 fn every_deployment_runs_the_one_image_with_args_and_probes_the_binary_accepts() {
     for overlay in overlays() {
@@ -162,20 +230,8 @@ fn every_deployment_runs_the_one_image_with_args_and_probes_the_binary_accepts()
                 .iter()
                 .map(|a| a.as_str().unwrap().to_owned())
                 .collect();
-            let env = container_env(container, namespace, &all);
-            let output = Command::new(BIN)
-                .args(&args)
-                .arg("--check-config")
-                .env_clear()
-                .envs(env.iter().map(|(k, v)| (k, v)))
-                .output()
-                .expect("run playground --check-config");
-            assert!(
-                output.status.success(),
-                "{what}: the binary refuses args {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let description: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+            let description = check_config(container, namespace, &all)
+                .unwrap_or_else(|e| panic!("{what}: the binary refuses args {args:?}: {e}"));
             let paths: Vec<&str> = description["paths"]
                 .as_array()
                 .unwrap()
