@@ -20,6 +20,8 @@ ROLE ?= message-consumer
 N ?= 3
 CHAOS_MESSAGES ?= 50000
 CHAOS_CUTS ?= 20
+CLUSTER_MESSAGES ?= 100000
+CLUSTER_ROUNDS ?= 3
 
 BIN := target/release/playground
 SHELL_SCRIPTS := $(wildcard scripts/*.sh) .ci/run
@@ -32,7 +34,7 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
 endef
 
 .PHONY: help build run demo-work-queue demo-pubsub test test-browser chaos bench lint clean broker image image-multiarch \
-  deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down cluster cluster-status cluster-down
+  deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down cluster cluster-status cluster-down chaos-cluster
 
 help: ## List the targets (this text)
 	@echo "Usage: make TARGET [CARGO=cargo PORT=$(PORT) HEALTH_PORT=$(HEALTH_PORT) TEST_ARGS=...]"
@@ -52,7 +54,7 @@ demo-pubsub: broker build ## The three pub/sub services and private subscribers:
 	BIN=$(BIN) bash scripts/demo-pubsub.sh
 
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
-	@command -v rabbitmq-server >/dev/null || echo "make: *** rabbitmq-server is not installed: the broker restart and memory alarm tests will be SKIPPED (they need a private node) ***" >&2
+	@command -v rabbitmq-server >/dev/null || echo "make: *** rabbitmq-server is not installed: the broker restart, memory alarm and cluster tests will be SKIPPED (they need private nodes; bash scripts/cluster.sh install) ***" >&2
 	$(CARGO) test --locked $(TEST_ARGS)
 
 test-browser: broker build ## The lab console in headless Chromium: a burst and a publish from its forms (screenshots in target/browser)
@@ -63,6 +65,10 @@ chaos: broker ## Cut and restart scenarios at scale (CHAOS_MESSAGES, CHAOS_CUTS)
 	  --test integration -- --nocapture --test-threads 1 \
 	  fault_suite::broker_faults::cut_connections_under_load fault_suite::broker_faults::a_broker_restart 2>&1 \
 	  | grep -E '^(chaos summary|test |test result|\*\*\* SKIPPED)|panicked'
+
+chaos-cluster: ## Node loss under load on a private three-node cluster at scale (CLUSTER_MESSAGES, CLUSTER_ROUNDS); prints one summary
+	CLUSTER_MESSAGES=$(CLUSTER_MESSAGES) CLUSTER_ROUNDS=$(CLUSTER_ROUNDS) $(CARGO) test --release --locked \
+	  --test cluster -- node_loss_under_load 2>&1 | grep -E '^(cluster|test |\*\*\*)|panicked'
 
 bench: broker build ## Roles vs the raw AMQP ceiling, median of 3: prints a table (target/bench/report.md)
 	BIN=$(BIN) python3 scripts/bench.py

@@ -11,6 +11,7 @@
 #   kill N    SIGKILL node N (a crash)
 #   freeze N  SIGSTOP node N (a hung node or VM); thaw N: SIGCONT
 #   start N   start node N again; it rejoins the cluster by itself
+#   install   make sure rabbitmq-server is installed (apt-get as root), nothing else
 #   leader Q  which node (1, 2 or 3) leads quorum queue Q, as the cluster says
 #   ctl N ... rabbitmqctl against node N with the cluster's cookie (e.g. ctl 1 list_queues)
 #
@@ -223,6 +224,10 @@ case $command in
     done
     ;;
   urls) urls ;;
+  install)
+    ensure_installed
+    say "rabbitmq-server is installed ($bin/rabbitmq-server)"
+    ;;
   leader)
     queue=${2:-}
     [[ -n $queue ]] || usage_error "which queue? usage: $0 leader QUEUE"
@@ -274,6 +279,6 @@ case $command in
     say "node $n: $(node_state "$n")"
     ;;
   *)
-    usage_error "usage: $0 up|down|status|urls|stop N|kill N|freeze N|thaw N|start N|leader QUEUE|ctl N ARGS..."
+    usage_error "usage: $0 up|down|status|urls|install|stop N|kill N|freeze N|thaw N|start N|leader QUEUE|ctl N ARGS..."
     ;;
 esac
