@@ -102,6 +102,61 @@ impl Endpoints {
     }
 }
 
+/// Which endpoint to try next. Replicas given the same list start at different places, so they
+/// spread over a cluster; a lost session or a failed attempt moves on to the next endpoint at
+/// once, and only a full round of failures calls for the reconnect backoff, so a dead node costs
+/// its neighbours no delay.
+#[derive(Debug)]
+pub struct Rotation {
+    count: usize,
+    next: usize,
+    failed_in_round: usize,
+}
+
+impl Rotation {
+    /// Starts at a random endpoint (per process).
+    pub fn random(endpoints: &Endpoints) -> Self {
+        Self::starting_at(endpoints, fastrand::usize(..endpoints.len()))
+    }
+
+    /// Starts at endpoint `start`.
+    pub fn starting_at(endpoints: &Endpoints, start: usize) -> Self {
+        Self {
+            count: endpoints.len(),
+            next: start % endpoints.len(),
+            failed_in_round: 0,
+        }
+    }
+
+    /// The index of the endpoint to try now.
+    pub fn current(&self) -> usize {
+        self.next
+    }
+
+    /// A connect succeeded: a new round of failures starts from zero.
+    pub fn connected(&mut self) {
+        self.failed_in_round = 0;
+    }
+
+    /// The session ended, for whatever reason: its node may be going away, so try the next.
+    pub fn session_ended(&mut self) {
+        self.next = (self.next + 1) % self.count;
+    }
+
+    /// An attempt failed: move on, and say whether every endpoint failed in turn (`true`: wait
+    /// for the backoff before the next round).
+    pub fn attempt_failed(&mut self) -> bool {
+        self.next = (self.next + 1) % self.count;
+        self.failed_in_round += 1;
+        if self.failed_in_round >= self.count {
+            self.failed_in_round = 0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 impl fmt::Display for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
@@ -139,6 +194,43 @@ mod tests {
         let mut endpoints = endpoints;
         endpoints.set_heartbeat_secs(3);
         assert!(endpoints.iter().all(|e| e.heartbeat_secs == 3));
+    }
+
+    #[test]
+    fn the_backoff_waits_between_rounds_not_between_nodes() {
+        let three = Endpoints::parse("amqp://a/,amqp://b/,amqp://c/", None, None).unwrap();
+        let mut rotation = Rotation::starting_at(&three, 1);
+        assert_eq!(rotation.current(), 1);
+        let rounds: Vec<(usize, bool)> = (0..6)
+            .map(|_| (rotation.current(), rotation.attempt_failed()))
+            .collect();
+        assert_eq!(
+            rounds,
+            [
+                (1, false),
+                (2, false),
+                (0, true),
+                (1, false),
+                (2, false),
+                (0, true)
+            ]
+        );
+        // A success restarts the count; a lost session moves on without counting as a failure.
+        rotation.attempt_failed();
+        rotation.connected();
+        rotation.session_ended();
+        assert_eq!(rotation.current(), 0);
+        assert!(!rotation.attempt_failed() && !rotation.attempt_failed());
+        assert!(rotation.attempt_failed());
+
+        let one = Endpoints::parse("amqp://a/", None, None).unwrap();
+        let mut single = Rotation::random(&one);
+        assert!(
+            single.attempt_failed(),
+            "one endpoint: back off after every failure, as before"
+        );
+        single.session_ended();
+        assert_eq!(single.current(), 0);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use tracing::{debug, error, info, warn};
 use super::backoff::Backoff;
 use super::classify::ConnectError;
 use super::connect::{connect, Live};
-use super::endpoints::Endpoints;
+use super::endpoints::{Endpoints, Rotation};
 use super::session::Session;
 use super::settings::AmqpSettings;
 use super::stall::PublishStall;
@@ -193,14 +193,10 @@ impl Loop {
         let mut generation = 0u64;
         let mut attempt = 0u32;
         let mut last_error: Option<String> = None;
-        // Replicas given the same list start at different nodes, so they spread over the cluster.
-        let mut next = fastrand::usize(..endpoints.len());
-        // Endpoints that failed since the last success or the last backoff: the backoff waits
-        // between full rounds, so a dead node costs its neighbours no delay.
-        let mut failed_in_round = 0usize;
+        let mut rotation = Rotation::random(endpoints);
         let mut previous_node: Option<String> = None;
         loop {
-            let endpoint = endpoints.get(next);
+            let endpoint = endpoints.get(rotation.current());
             let node = endpoint.node();
             attempt += 1;
             self.set_state(
@@ -218,14 +214,13 @@ impl Loop {
                 Ok(live) => {
                     generation += 1;
                     attempt = 0;
-                    failed_in_round = 0;
+                    rotation.connected();
                     backoff.reset();
                     let moved_from = previous_node.replace(node.clone()).filter(|p| *p != node);
                     match self.serve(live, generation, endpoint, moved_from).await {
                         Some(reason) => {
                             last_error = Some(reason);
-                            // Whatever ended it, the node may be going away: try the next first.
-                            next = next.wrapping_add(1);
+                            rotation.session_ended();
                             continue;
                         }
                         None => break,
@@ -243,8 +238,7 @@ impl Loop {
                 ConnectError::Refused(error) => (error, Cause::Refused),
                 ConnectError::Unreachable(error) => (error, Cause::Unreachable),
             };
-            next = next.wrapping_add(1);
-            failed_in_round += 1;
+            let full_round_failed = rotation.attempt_failed();
             let url = endpoint.redacted();
             // State first: whoever reads the log line and then asks /ready sees the same error.
             self.set_state(
@@ -255,8 +249,8 @@ impl Loop {
                 &node,
             );
             last_error = Some(error.clone());
-            if failed_in_round < endpoints.len() {
-                let next_node = endpoints.get(next).node();
+            if !full_round_failed {
+                let next_node = endpoints.get(rotation.current()).node();
                 if cause == Cause::Refused {
                     error!(attempt, %node, %url, %error, %next_node, "RabbitMQ refused the connection; trying the next node");
                 } else {
@@ -264,7 +258,6 @@ impl Loop {
                 }
                 continue;
             }
-            failed_in_round = 0;
             let delay = backoff.next_delay();
             let retry_in = humantime::format_duration(round_ms(delay)).to_string();
             if cause == Cause::Refused {
@@ -277,7 +270,7 @@ impl Loop {
                 _ = self.close.cancelled() => break,
             }
         }
-        let node = endpoints.get(next).node();
+        let node = endpoints.get(rotation.current()).node();
         self.set_state(ConnectionState::Closed, &node);
     }
 

@@ -69,6 +69,9 @@ describe("lab console", () => {
       await card.waitFor();
       await page.locator(`${tid(`card-${name}`)} ${tid(`connection-${name}`)}`).first()
         .filter({ hasText: /^connected$/ }).waitFor();
+      // The broker node the instance sits on (host:port), which matters in a cluster.
+      await page.locator(`${tid(`card-${name}`)} ${tid(`node-${name}`)}`).first()
+        .filter({ hasText: /^[^:\s]+:\d+$/ }).waitFor();
     }
     await page.locator('[data-role="produce-server"]').first().waitFor();
     await page.locator(`${tid("stream-status")}[data-state="ok"]`).waitFor();

@@ -119,6 +119,11 @@ async fn snapshots_are_aggregated_and_streamed_after_a_burst() {
         .unwrap();
     assert_eq!(consumer["role"], "consume");
     assert_eq!(consumer["connection"], "connected");
+    // The card says which broker node the instance sits on (a cluster's node, in a cluster).
+    assert_eq!(
+        consumer["node"],
+        format!("{}:{}", broker_host(), broker_port()).as_str()
+    );
     assert_eq!(consumer["counters"]["acked"], fast);
 
     // Browsers get the page, API clients the JSON they always got.
