@@ -33,7 +33,7 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run demo-work-queue demo-pubsub test test-browser chaos bench lint clean broker image image-multiarch \
+.PHONY: help build run demo-work-queue demo-pubsub test test-browser chaos bench bench-cluster lint clean broker image image-multiarch \
   deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down cluster cluster-status cluster-down chaos-cluster
 
 help: ## List the targets (this text)
@@ -72,6 +72,9 @@ chaos-cluster: ## Node loss under load on a private three-node cluster at scale 
 
 bench: broker build ## Roles vs the raw AMQP ceiling, median of 3: prints a table (target/bench/report.md)
 	BIN=$(BIN) python3 scripts/bench.py
+
+bench-cluster: broker build ## Price of replication: classic queue on one node vs quorum on the 3-node cluster (target/bench/cluster.md)
+	BIN=$(BIN) python3 scripts/bench-cluster.py
 
 cluster: ## Start three private RabbitMQ nodes c1..c3 on 127.0.0.1:5681-5683 (the broker on 5672 is not touched); prints their URLs
 	bash scripts/cluster.sh up
