@@ -111,6 +111,11 @@ pub async fn run(cluster: &'static LocalCluster) {
         )
         .await;
     }
+    let nacked = metric(
+        &producer.url("/metrics"),
+        "playground_messages_nacked_total",
+    )
+    .await;
     let unavailable: Vec<String> = watches
         .into_iter()
         .map(|(name, watch)| {
@@ -119,7 +124,7 @@ pub async fn run(cluster: &'static LocalCluster) {
         })
         .collect();
     println!(
-        "cluster summary: sent {}, confirmed {} ({}), consumed {} (distinct {}), lost {}, \
+        "cluster summary: sent {}, confirmed {} ({}; nacks among the 503s: {nacked}), consumed {} (distinct {}), lost {}, \
          duplicated {duplicated}, failovers {failovers}, slowest request {}; longest not ready: \
          {}; faults: {}",
         outcomes.sent(),
