@@ -3,7 +3,8 @@
 //! confirmed message without a gap. The killed one's replacement queue is declared on a
 //! surviving node, and its log says that what was published in between was not kept. A third
 //! subscriber on a named quorum queue (what the Kubernetes cluster overlay runs) keeps every
-//! confirmed message whichever node dies.
+//! confirmed message whichever node dies. The publisher is pinned to the surviving subscriber's
+//! node, so the messages confirmed during the gap are known.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,6 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::load::secs;
 use crate::local_cluster::LocalCluster;
 use crate::node_loss::blocking;
 
@@ -20,10 +20,6 @@ pub async fn run(cluster: &'static LocalCluster) {
     let urls = cluster.urls();
     let exchanges = TestExchanges::new("cluster-fanout");
     let queue = unique("cluster-unused");
-    let mut producer_args = vec!["--queue-type", "quorum"];
-    producer_args.extend(exchanges.flags());
-    let producer = ProduceServer::start(&urls, &queue, &producer_args).await;
-    producer.wait_ready(200, Duration::from_secs(30)).await;
     let subscribe = ["--exchange", exchanges.fanout.as_str()];
     let node_of = |health: String| async move {
         let (_, body) = get(&format!("{health}/health")).await;
@@ -47,6 +43,13 @@ pub async fn run(cluster: &'static LocalCluster) {
         );
     };
 
+    // The publisher sits on the right subscriber's node, which stays up: what it confirms while
+    // the left one is away shows what a server-named queue does not keep.
+    let mut producer_args = vec!["--queue-type", "quorum"];
+    producer_args.extend(exchanges.flags());
+    let producer = ProduceServer::start(&cluster.url(right_node), &queue, &producer_args).await;
+    producer.wait_ready(200, Duration::from_secs(30)).await;
+
     let named_queue = unique("cluster-logger");
     let mut named_args = subscribe.to_vec();
     named_args.extend(["--queue", named_queue.as_str(), "--queue-type", "quorum"]);
@@ -54,8 +57,10 @@ pub async fn run(cluster: &'static LocalCluster) {
 
     // One publisher, sequential, every 10 ms, while the left subscriber's node is killed.
     let confirmed: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let publishing = {
-        let (url, confirmed) = (producer.url("/publish"), confirmed.clone());
+        let (url, confirmed, refused) =
+            (producer.url("/publish"), confirmed.clone(), refused.clone());
         tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -64,17 +69,18 @@ pub async fn run(cluster: &'static LocalCluster) {
             for n in 0.. {
                 let text = format!("event {n}");
                 let body = json!({"exchange": "fanout", "routing_key": "", "message": text});
-                if let Ok(response) = client.post(&url).json(&body).send().await {
-                    if response.status().as_u16() == 200 {
-                        confirmed.lock().unwrap().push((Instant::now(), text));
-                    }
+                let response = client.post(&url).json(&body).send().await;
+                if response.is_ok_and(|r| r.status().as_u16() == 200) {
+                    confirmed.lock().unwrap().push((Instant::now(), text));
+                } else {
+                    refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let killed_at = Instant::now();
+
     blocking(move || cluster.kill(left_node)).await;
     let resubscribed = left
         .process
@@ -84,7 +90,16 @@ pub async fn run(cluster: &'static LocalCluster) {
             Duration::from_secs(30),
         )
         .await;
-    let moved_after = killed_at.elapsed();
+    // The gap as the subscriber saw it, from its own log: connection lost → subscribed again.
+    let lost = left
+        .process
+        .wait_log(
+            "lost the RabbitMQ connection; reconnecting",
+            |_| true,
+            Duration::from_secs(5),
+        )
+        .await;
+    let gap = seconds_of_day(&resubscribed) - seconds_of_day(&lost);
     tokio::time::sleep(Duration::from_secs(3)).await;
     publishing.abort();
     let confirmed = confirmed.lock().unwrap().clone();
@@ -144,12 +159,14 @@ pub async fn run(cluster: &'static LocalCluster) {
         .count();
     println!(
         "cluster subscribers: left on node {left_node} (killed), right on node {right_node}; \
-         {} confirmed; right missed {}; left re-subscribed on node {left_now} after {} with \
-         queue {new_queue} on node {home:?}, missed {left_missed} published in between; the \
-         named quorum queue's subscriber missed {named_missing}",
+         {} confirmed; right missed {}; left re-subscribed on node {left_now} {:.3} s after \
+         its connection dropped, with queue {new_queue} on node {home:?}, missed \
+         {left_missed} confirmed in between ({} publishes not confirmed: the one in flight to \
+         its dying queue is nacked); the named quorum queue's subscriber missed {named_missing}",
         confirmed.len(),
         missing.len(),
-        secs(moved_after),
+        gap,
+        refused.load(std::sync::atomic::Ordering::SeqCst),
     );
     assert_ne!(left_now, left_node, "left moved to a surviving node");
     assert!(
@@ -163,4 +180,18 @@ pub async fn run(cluster: &'static LocalCluster) {
             .is_some_and(|d| d.contains("reached no queue")),
         "the log says what was not kept: {resubscribed}"
     );
+}
+
+/// Seconds since midnight (UTC) of a log line's `timestamp`: enough to subtract two lines of
+/// one run.
+fn seconds_of_day(line: &serde_json::Value) -> f64 {
+    let stamp = line["timestamp"].as_str().expect("timestamp");
+    let time = stamp
+        .split('T')
+        .nth(1)
+        .expect("RFC 3339")
+        .trim_end_matches('Z');
+    time.split(':')
+        .map(|part| part.parse::<f64>().expect("a number"))
+        .fold(0.0, |total, part| total * 60.0 + part)
 }
