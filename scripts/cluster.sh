@@ -32,8 +32,10 @@ nodes=(1 2 3)
 prefix=${CLUSTER_NODE_PREFIX:-c}
 port_base=${CLUSTER_PORT_BASE:-5680}
 [[ $prefix =~ ^[a-z]+$ ]] || { echo "cluster: CLUSTER_NODE_PREFIX must be lower-case letters" >&2; exit 2; }
-[[ $port_base =~ ^[0-9]+$ ]] && ((port_base >= 1024 && port_base <= 45000)) \
-  || { echo "cluster: CLUSTER_PORT_BASE must be a number from 1024 to 45000" >&2; exit 2; }
+if ! [[ $port_base =~ ^[0-9]+$ ]] || ((port_base < 1024 || port_base > 45000)); then
+  echo "cluster: CLUSTER_PORT_BASE must be a number from 1024 to 45000" >&2
+  exit 2
+fi
 log=${TMPDIR:-/tmp}/cluster.log
 
 say() { echo "cluster: $*"; }
@@ -157,7 +159,7 @@ await_node() {
 running_members() {
   with_node "$1" timeout "${2:-60}" "$bin/rabbitmqctl" -n "$(node_name "$1")" -q cluster_status \
     --formatter json 2>/dev/null |
-    grep -o '"running_nodes":\[[^]]*\]' | grep -o "$prefix[0-9]@localhost" | sort -u | tr '\n' ' ' ||
+    grep -o '"running_nodes":\[[^]]*\]' | grep -o "${prefix}[0-9]@localhost" | sort -u | tr '\n' ' ' ||
     true
 }
 
@@ -235,7 +237,7 @@ case $command in
       [[ $(node_state "$n") == running ]] || continue
       leader=$(with_node "$n" timeout 15 "$bin/rabbitmqctl" -n "$(node_name "$n")" -q list_queues \
         name leader --formatter json 2>/dev/null |
-        grep -o "{\"name\":\"$queue\",\"leader\":\"$prefix[0-9]@localhost\"" | grep -o "$prefix[0-9]@" | tr -dc 0-9 || true)
+        grep -o "{\"name\":\"$queue\",\"leader\":\"${prefix}[0-9]@localhost\"" | grep -o "${prefix}[0-9]@" | tr -dc 0-9 || true)
       if [[ -n $leader ]]; then
         echo "$leader"
         exit 0
