@@ -160,6 +160,9 @@ impl LocalCluster {
         let _ = channel
             .queue_delete(amqprs::channel::QueueDeleteArguments::new(queue))
             .await;
+        // Channel first: amqprs' dispatcher panics (in its own task) if the connection goes
+        // while the channel is still open.
+        let _ = channel.close().await;
         let _ = connection.close().await;
         ids
     }
