@@ -55,11 +55,6 @@ impl Endpoints {
         Ok(Self(endpoints))
     }
 
-    /// A single endpoint, for code that builds its settings itself.
-    pub fn single(settings: AmqpSettings) -> Self {
-        Self(vec![settings])
-    }
-
     /// Sets the heartbeat on every endpoint: it is a property of the role, not of a node.
     pub fn set_heartbeat_secs(&mut self, secs: u16) {
         for endpoint in &mut self.0 {

@@ -151,13 +151,7 @@ pub async fn run(cluster: &'static LocalCluster) {
     )
     .await;
     let (lost, duplicated) = lost_and_duplicated(&outcomes.confirmed, &consumed);
-    let unavailable: Vec<String> = watches
-        .into_iter()
-        .map(|(name, watch)| {
-            let (longest, nodes) = watch.finish();
-            format!("{name} {} (nodes {})", secs(longest), nodes.join(" → "))
-        })
-        .collect();
+    let unavailable = ReadyWatch::finish_all(watches);
     println!(
         "cluster frozen node: froze node {frozen} for {}; {}; worker was on node {}; node \
          rejoined {} after the thaw; produce-server ready again {} after the thaw (on \
@@ -172,7 +166,7 @@ pub async fn run(cluster: &'static LocalCluster) {
         outcomes.sent(),
         outcomes.statuses_line(),
         lost.len(),
-        unavailable.join(", "),
+        unavailable,
     );
     assert!(lost.is_empty(), "lost confirmed messages: {lost:?}");
     assert!(!outcomes.confirmed.is_empty());

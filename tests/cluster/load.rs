@@ -228,6 +228,20 @@ impl ReadyWatch {
     }
 }
 
+impl ReadyWatch {
+    /// Stops every watch: `name 1.23 s (nodes a → b), …`, for a summary line.
+    pub fn finish_all<'a>(watches: impl IntoIterator<Item = (&'a str, ReadyWatch)>) -> String {
+        watches
+            .into_iter()
+            .map(|(name, watch)| {
+                let (longest, nodes) = watch.finish();
+                format!("{name} {} (nodes {})", secs(longest), nodes.join(" → "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// How often each id occurs in `acked` beyond the first, summed; and the ids of `confirmed`
 /// missing from it.
 pub fn lost_and_duplicated(confirmed: &[String], acked: &[String]) -> (Vec<String>, u64) {

@@ -95,6 +95,18 @@ impl LocalCluster {
         self.must(&["start", &node.to_string()]);
     }
 
+    /// Runs `step` (stop, start, …) on every node of `nodes` at once, off the runtime's threads,
+    /// and waits for all of them.
+    pub async fn on_each(&'static self, nodes: &[u8], step: fn(&LocalCluster, u8)) {
+        let running: Vec<_> = nodes
+            .iter()
+            .map(|&node| tokio::task::spawn_blocking(move || step(self, node)))
+            .collect();
+        for one in running {
+            one.await.expect("cluster step");
+        }
+    }
+
     /// The node leading quorum queue `queue`, as the cluster says.
     pub fn leader(&self, queue: &str) -> u8 {
         let output = self

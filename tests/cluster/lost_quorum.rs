@@ -28,13 +28,7 @@ pub async fn run(cluster: &'static LocalCluster) {
     let (_, health) = get(&producer.url("/health")).await;
     let survivor = cluster.node_of(health["node"].as_str().expect("connected"));
     let stopped: Vec<u8> = NODES.into_iter().filter(|n| *n != survivor).collect();
-    let stops: Vec<_> = stopped
-        .iter()
-        .map(|&n| tokio::task::spawn_blocking(move || cluster.stop(n)))
-        .collect();
-    for stop in stops {
-        stop.await.expect("node stop");
-    }
+    cluster.on_each(&stopped, LocalCluster::stop).await;
     let during = send(&producer.base, 12).await;
     let (ready_status, ready) = get(&producer.url("/ready")).await;
     println!(
@@ -51,13 +45,7 @@ pub async fn run(cluster: &'static LocalCluster) {
     during.assert_failures_only(&[503, 504]);
 
     let restarted = Instant::now();
-    let starts: Vec<_> = stopped
-        .iter()
-        .map(|&n| tokio::task::spawn_blocking(move || cluster.start(n)))
-        .collect();
-    for start in starts {
-        start.await.expect("node start");
-    }
+    cluster.on_each(&stopped, LocalCluster::start).await;
     // The same process, never restarted: it must find its way back by itself.
     let mut confirmed: Vec<String> = before.confirmed.clone();
     let mut attempts = Vec::new();

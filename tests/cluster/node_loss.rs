@@ -75,15 +75,12 @@ pub async fn run(cluster: &'static LocalCluster) {
         blocking(move || cluster.kill(killed)).await;
         faults.push(format!("killed {killed} (the leader)"));
         // Both back together, while the clients carry on.
-        let restarts: Vec<_> = [stopped, killed]
-            .into_iter()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(|node| tokio::task::spawn_blocking(move || cluster.start(node)))
-            .collect();
-        for restart in restarts {
-            restart.await.expect("node start");
-        }
+        let down: Vec<u8> = if stopped == killed {
+            vec![stopped]
+        } else {
+            vec![stopped, killed]
+        };
+        cluster.on_each(&down, LocalCluster::start).await;
         faults.push(format!(
             "started {stopped} and {killed} at {} done",
             gate.done()
@@ -116,13 +113,7 @@ pub async fn run(cluster: &'static LocalCluster) {
         "playground_messages_nacked_total",
     )
     .await;
-    let unavailable: Vec<String> = watches
-        .into_iter()
-        .map(|(name, watch)| {
-            let (longest, nodes) = watch.finish();
-            format!("{name} {} (nodes {})", secs(longest), nodes.join(" → "))
-        })
-        .collect();
+    let unavailable = ReadyWatch::finish_all(watches);
     println!(
         "cluster summary: sent {}, confirmed {} ({}; nacks among the 503s: {nacked}), consumed {} (distinct {}), lost {}, \
          duplicated {duplicated}, failovers {failovers}, slowest request {}; longest not ready: \
@@ -137,7 +128,7 @@ pub async fn run(cluster: &'static LocalCluster) {
             .len(),
         lost.len(),
         secs(outcomes.slowest),
-        unavailable.join(", "),
+        unavailable,
         faults.join("; "),
     );
     assert!(lost.is_empty(), "lost confirmed messages: {lost:?}");
