@@ -49,7 +49,8 @@ pub use names::{
 };
 pub use options::{AmqpOptions, SnapshotSettings};
 pub use publisher::{
-    publish_fire_and_forget, ConfirmedPublisher, Destination, OutgoingMessage, PublishError,
+    publish_fire_and_forget, ConfirmedPublisher, Destination, MessageExtras, OutgoingMessage,
+    PublishError,
 };
 pub use routing::{ExchangeKind, LabExchanges};
 pub use session::Session;

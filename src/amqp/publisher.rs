@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amqprs::channel::BasicPublishArguments;
-use amqprs::BasicProperties;
+use amqprs::{BasicProperties, FieldTable};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -82,6 +82,24 @@ pub struct OutgoingMessage {
     pub persistent: bool,
     /// `application/json` for the lab's envelopes.
     pub content_type: &'static str,
+    /// The AMQP properties only some patterns use (headers, reply-to, correlation id, expiry).
+    pub extras: MessageExtras,
+}
+
+/// The message properties beyond the lab's usual ones, each set only by the pattern that needs
+/// it: a headers exchange routes on `headers`, a retry carries its `x-death` history in them;
+/// request/reply needs `reply_to` and `correlation_id`; a request nobody waits for any more should
+/// not be worked on, hence `expiration`.
+#[derive(Debug, Clone, Default)]
+pub struct MessageExtras {
+    /// Application headers (`None`: the property is not sent).
+    pub headers: Option<FieldTable>,
+    /// Where the answer to this message should be published (direct reply-to for RPC).
+    pub reply_to: Option<String>,
+    /// Matches a reply to its request.
+    pub correlation_id: Option<String>,
+    /// Per-message TTL in milliseconds, as AMQP writes it (a decimal string).
+    pub expiration: Option<String>,
 }
 
 impl OutgoingMessage {
@@ -89,14 +107,28 @@ impl OutgoingMessage {
     /// matches instead of dropping it behind an ack.
     pub fn into_frame(self, app_id: &InstanceName, mandatory: bool) -> Frame {
         let (exchange, routing_key) = self.destination.address();
+        let mut properties = BasicProperties::default();
+        properties
+            .with_content_type(self.content_type)
+            .with_persistence(self.persistent)
+            .with_message_id(&self.message_id)
+            .with_timestamp(self.timestamp)
+            .with_app_id(app_id.as_str());
+        let extras = self.extras;
+        if let Some(headers) = extras.headers {
+            properties.with_headers(headers);
+        }
+        if let Some(reply_to) = &extras.reply_to {
+            properties.with_reply_to(reply_to);
+        }
+        if let Some(correlation_id) = &extras.correlation_id {
+            properties.with_correlation_id(correlation_id);
+        }
+        if let Some(expiration) = &extras.expiration {
+            properties.with_expiration(expiration);
+        }
         Frame {
-            properties: BasicProperties::default()
-                .with_content_type(self.content_type)
-                .with_persistence(self.persistent)
-                .with_message_id(&self.message_id)
-                .with_timestamp(self.timestamp)
-                .with_app_id(app_id.as_str())
-                .finish(),
+            properties: properties.finish(),
             args: BasicPublishArguments::new(exchange, routing_key)
                 .mandatory(mandatory)
                 .finish(),

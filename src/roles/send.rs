@@ -12,8 +12,8 @@ use tracing::info;
 
 use crate::amqp::{
     publish_burst, AmqpOptions, BurstItem, ChannelSetup, ConfirmedPublisher, ConnectionManager,
-    Destination, ExchangeKind, InstanceName, LabExchanges, OutgoingMessage, PublishError,
-    RoutingKey, Topology, WorkQueue, BURST_WINDOW,
+    Destination, ExchangeKind, InstanceName, LabExchanges, MessageExtras, OutgoingMessage,
+    PublishError, RoutingKey, Topology, WorkQueue, BURST_WINDOW,
 };
 use crate::identity;
 use crate::message::{numbered_text, unix_seconds_now, Envelope};
@@ -161,6 +161,7 @@ async fn send_all(
             timestamp: unix_seconds_now(),
             persistent: true,
             content_type: "application/json",
+            extras: MessageExtras::default(),
         }
     };
     // Confirms arrive out of order (many in flight); lines are printed in `seq` order.

@@ -15,7 +15,7 @@ use tracing::debug;
 
 use crate::amqp::{
     publish_fire_and_forget, ConnectionManager, Destination, ExchangeKind, ExchangeSpec,
-    InstanceName, OutgoingMessage, RoutingKey, SnapshotSettings,
+    InstanceName, MessageExtras, OutgoingMessage, RoutingKey, SnapshotSettings,
 };
 use crate::message::{rfc3339_now, unix_seconds_now};
 use crate::metrics::{Metrics, RejectLabels};
@@ -232,6 +232,7 @@ pub fn spawn(
                 timestamp: unix_seconds_now(),
                 persistent: false,
                 content_type: "application/json",
+                extras: MessageExtras::default(),
             };
             if let Err(error) = publish_fire_and_forget(&session, message, &app_id).await {
                 debug!(%error, "snapshot not sent");

@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::stats::Stats;
 use super::PerfConfig;
 use crate::amqp::{
-    ConfirmedPublisher, Delivery, Destination, OutgoingMessage, QueueName, QueueSpec, QueueType,
+    ConfirmedPublisher, Delivery, Destination, MessageExtras, OutgoingMessage, QueueName,
+    QueueSpec, QueueType,
 };
 
 /// The queue to declare: a fresh classic one disappears with its last consumer (and is deleted
@@ -71,6 +72,7 @@ pub(super) async fn produce(
             timestamp: 0,
             persistent: config.persistent,
             content_type: "application/octet-stream",
+            extras: MessageExtras::default(),
         };
         if config.confirm == 0 {
             match publisher.publish_unconfirmed(message).await {

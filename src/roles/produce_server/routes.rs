@@ -18,8 +18,8 @@ use super::console::{self, Console};
 use super::requests::{PublishBody, SendBurstBody, SendMessageBody};
 use super::ProduceServerConfig;
 use crate::amqp::{
-    publish_burst, ConfirmedPublisher, ConnectionManager, Destination, OutgoingMessage,
-    PublishError, BURST_WINDOW,
+    publish_burst, ConfirmedPublisher, ConnectionManager, Destination, MessageExtras,
+    OutgoingMessage, PublishError, BURST_WINDOW,
 };
 use crate::http::{json_response, ApiError, BodyLimit, JsonBody};
 use crate::message::{rfc3339_now, unix_seconds_now, Envelope};
@@ -231,6 +231,7 @@ fn outgoing(envelope: &Envelope, destination: Destination) -> OutgoingMessage {
         timestamp: unix_seconds_now(),
         persistent: true,
         content_type: "application/json",
+        extras: MessageExtras::default(),
     }
 }
 
