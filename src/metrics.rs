@@ -17,6 +17,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+mod rpc;
+pub use rpc::{OutcomeLabels, RpcMetrics};
+
 /// `route`/`method`/`status` of an HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -104,6 +107,8 @@ pub struct Metrics {
     state_node: std::sync::Mutex<String>,
     /// Unix time (seconds) of the last successful connect; 0 until the first.
     pub last_connect: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Request/reply: calls, round trips, late replies, requests served.
+    pub rpc: RpcMetrics,
 }
 
 /// The states the `playground_connection_state` gauge can show.
@@ -152,6 +157,7 @@ impl Metrics {
             failovers: Counter::default(),
             state_node: std::sync::Mutex::new(String::new()),
             last_connect: Gauge::default(),
+            rpc: RpcMetrics::new(),
             registry: Registry::default(),
         };
         registry.register(
@@ -244,6 +250,7 @@ impl Metrics {
             "Unix time of the last successful connect",
             metrics.last_connect.clone(),
         );
+        metrics.rpc.register(&mut registry);
         Self {
             registry,
             ..metrics

@@ -4,13 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use amqprs::channel::{BasicQosArguments, Channel, ConfirmSelectArguments};
+use amqprs::channel::{
+    BasicConsumeArguments, BasicQosArguments, Channel, ConfirmSelectArguments, ConsumerMessage,
+};
 use amqprs::connection::Connection;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::classify::{classify_declare_error, classify_open_error, ConnectError};
 use super::confirms::ConfirmTracker;
 use super::manager::ManagerConfig;
 use super::probe;
+use super::rpc::{DIRECT_REPLY_CONSUMER, DIRECT_REPLY_TO};
 use super::session::{Session, SessionParts};
 use super::settings::AmqpSettings;
 use super::signals::{ChannelEvents, ConnectionEvents, SessionSignals};
@@ -146,6 +150,12 @@ async fn set_up(
             .await
             .map_err(|e| ConnectError::Unreachable(format!("enabling publisher confirms: {e}")))?;
     }
+    // After confirm mode and before the session exists: nothing can publish a request before
+    // the reply consumer is there (the broker refuses such a publish with 406).
+    let replies = match setup.direct_reply {
+        true => Some(consume_direct_replies(&channel).await?),
+        false => None,
+    };
     let side = match setup.side_channel {
         true => Some(open_channel(connection, signals, stall, None).await?),
         false => None,
@@ -164,7 +174,22 @@ async fn set_up(
         side,
         signals: signals.clone(),
         declared,
+        replies,
     }))
+}
+
+/// Registers the no-ack consumer of `amq.rabbitmq.reply-to` (acking a reply is refused: 406).
+async fn consume_direct_replies(
+    channel: &Channel,
+) -> Result<UnboundedReceiver<ConsumerMessage>, ConnectError> {
+    let args = BasicConsumeArguments::new(DIRECT_REPLY_TO, DIRECT_REPLY_CONSUMER)
+        .manual_ack(false)
+        .finish();
+    let (_, replies) = channel
+        .basic_consume_rx(args)
+        .await
+        .map_err(|e| ConnectError::Unreachable(format!("consuming direct replies: {e}")))?;
+    Ok(replies)
 }
 
 /// Turns the end of the socket into the end of the session. Holds a connection handle only until

@@ -80,6 +80,21 @@ impl Delivery {
         self.properties.message_id().map_or("", String::as_str)
     }
 
+    /// The `reply_to` property: where a request's answer goes (RPC), or `None`.
+    pub fn reply_to(&self) -> Option<&str> {
+        self.properties.reply_to().map(String::as_str)
+    }
+
+    /// The `correlation_id` property, copied into a reply so the caller can match it.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.properties.correlation_id().map(String::as_str)
+    }
+
+    /// The `app_id` property: which instance published it.
+    pub fn app_id(&self) -> Option<&str> {
+        self.properties.app_id().map(String::as_str)
+    }
+
     /// The body as published.
     pub fn body(&self) -> &[u8] {
         &self.body

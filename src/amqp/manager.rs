@@ -40,6 +40,11 @@ pub struct ChannelSetup {
     pub prefetch: Option<u16>,
     /// Also open a side channel, never in confirm mode, for fire-and-forget publishes.
     pub side_channel: bool,
+    /// Consume RabbitMQ's direct reply-to pseudo-queue on the role's channel, before anything is
+    /// published on it: a request published there with `reply_to = amq.rabbitmq.reply-to` gets
+    /// its answer back on this channel, with no reply queue to declare or leak (see
+    /// [`rpc`](super::rpc)).
+    pub direct_reply: bool,
 }
 
 /// Everything the manager needs; built from the command line before any work starts.

@@ -30,6 +30,7 @@ pub mod probe;
 pub mod publish_gate;
 pub mod publisher;
 pub mod routing;
+pub mod rpc;
 pub mod session;
 pub mod settings;
 pub mod signals;
@@ -53,6 +54,7 @@ pub use publisher::{
     PublishError,
 };
 pub use routing::{ExchangeKind, LabExchanges};
+pub use rpc::{CallError, RpcClient, RpcReply, RpcRequest, DIRECT_REPLY_TO};
 pub use session::Session;
 pub use settings::{AmqpSettings, Secret};
 pub use state::{Cause, ConnectionState, Refusal};

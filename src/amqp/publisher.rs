@@ -100,6 +100,10 @@ pub struct MessageExtras {
     pub correlation_id: Option<String>,
     /// Per-message TTL in milliseconds, as AMQP writes it (a decimal string).
     pub expiration: Option<String>,
+    /// A reply to a direct reply-to address: published without `mandatory`, because RabbitMQ
+    /// 3.10 returns such a publish as unroutable (the pseudo-queue is not a queue) while it
+    /// delivers it all the same — measured: every reply came back as a `basic.return`.
+    pub direct_reply: bool,
 }
 
 impl OutgoingMessage {
@@ -216,18 +220,48 @@ impl ConfirmedPublisher {
         sent
     }
 
+    /// Like [`send`](Self::send), on a given session rather than the current one: for a request
+    /// whose reply will arrive on that session's channel (direct reply-to), or a message that must
+    /// leave on the connection its original came on. `NotConnected` if that session is over.
+    pub async fn send_on(
+        &self,
+        session: &Session,
+        message: OutgoingMessage,
+    ) -> Result<PendingConfirm, PublishError> {
+        let sent = match session.is_ended() {
+            true => Err(PublishError::NotConnected),
+            false => self.enqueue_on(session, message).await,
+        };
+        if let Err(error) = &sent {
+            self.metrics
+                .publish_failures
+                .get_or_create(&failure_label(error))
+                .inc();
+        }
+        sent
+    }
+
     async fn enqueue(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
-        let deadline = Instant::now() + self.timeout;
         let session = self.live_session()?;
+        self.enqueue_on(&session, message).await
+    }
+
+    async fn enqueue_on(
+        &self,
+        session: &Session,
+        message: OutgoingMessage,
+    ) -> Result<PendingConfirm, PublishError> {
+        let deadline = Instant::now() + self.timeout;
         let gate = session.gate();
         // A channel without confirm mode cannot tell us the message was stored.
         let confirms = gate.confirms().cloned().ok_or(PublishError::NotConnected)?;
         let (exchange, routing_key) = message.destination.address();
         let (exchange, routing_key) = (exchange.to_owned(), routing_key.to_owned());
         // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
-        let frame = message.into_frame(&self.app_id, true);
+        let mandatory = !message.extras.direct_reply;
+        let frame = message.into_frame(&self.app_id, mandatory);
         let enqueued = self
-            .hand_over(gate, &session, frame, deadline)
+            .hand_over(gate, session, frame, deadline)
             .await?
             .ok_or(PublishError::NotConnected)?;
         self.metrics.published.inc();

@@ -32,6 +32,8 @@ pub struct Session {
     side_channel: Option<Channel>,
     signals: Arc<SessionSignals>,
     declared: Arc<DeclaredTopology>,
+    /// The direct reply-to consumer's deliveries, until the RPC client takes them (once).
+    replies: Arc<std::sync::Mutex<Option<UnboundedReceiver<ConsumerMessage>>>>,
 }
 
 /// The parts a session is made of, as the connection set-up produced them.
@@ -42,6 +44,7 @@ pub(super) struct SessionParts {
     pub side: Option<Channel>,
     pub signals: Arc<SessionSignals>,
     pub declared: DeclaredTopology,
+    pub replies: Option<UnboundedReceiver<ConsumerMessage>>,
 }
 
 impl Session {
@@ -57,6 +60,7 @@ impl Session {
             side_channel: parts.side,
             signals: parts.signals,
             declared: Arc::new(parts.declared),
+            replies: Arc::new(std::sync::Mutex::new(parts.replies)),
         }
     }
 
@@ -118,6 +122,15 @@ impl Session {
             .manual_ack(true)
             .finish();
         Ok(self.channel.basic_consume_rx(args).await?.1)
+    }
+
+    /// The direct replies of this session, for the one task that routes them to their callers;
+    /// `None` if the channel has no reply consumer or they were taken already.
+    pub(super) fn take_replies(&self) -> Option<UnboundedReceiver<ConsumerMessage>> {
+        self.replies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// Cancels a consumer: the broker stops pushing, and requeues what it pushed but we did not

@@ -14,6 +14,7 @@ pub mod listen;
 pub mod perf;
 pub mod produce_server;
 pub mod queue;
+pub mod rpc;
 pub mod send;
 pub mod subscribers;
 pub mod values;
@@ -61,6 +62,12 @@ pub enum Command {
     /// Load tool in the spirit of RabbitMQ's PerfTest: producers and consumers over AMQP (or
     /// --http against produce-server), a line per second and a summary.
     Perf(perf::PerfArgs),
+    /// Request/reply server: answers requests from --queue (default rpc-queue) on their
+    /// reply_to, with the same simulated work, failures and crash as `consume`.
+    RpcServer(rpc::RpcServerArgs),
+    /// Calls an rpc-server COUNT times (C at once) and prints each reply with its round trip,
+    /// then p50/p99 and calls/s: `playground call --count 100 --concurrency 10 ping`.
+    Call(rpc::CallArgs),
 }
 
 /// Everything a run needs, validated.
@@ -96,9 +103,11 @@ impl Cli {
             Command::FanoutSub(args) => Role::FanoutSub(args.into_config(style)?),
             Command::TopicSub(args) => Role::TopicSub(args.into_config(style)?),
             Command::Perf(args) => Role::Perf(args.into_config()),
+            Command::RpcServer(args) => Role::RpcServer(args.into_config(style)?),
+            Command::Call(args) => Role::Call(args.into_config()),
         };
-        // `send` and `perf` print their results on stdout; their logs must not mix with them.
-        let logs_to_stderr = matches!(role, Role::Send(_) | Role::Perf(_));
+        // `send`, `perf` and `call` print their results on stdout; their logs must not mix with them.
+        let logs_to_stderr = matches!(role, Role::Send(_) | Role::Perf(_) | Role::Call(_));
         Ok(Config {
             check_only,
             log_format,

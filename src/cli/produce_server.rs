@@ -8,7 +8,7 @@ use clap::Args;
 use super::listen::server_listen;
 use super::queue::{ExchangeArgs, QueueArgs};
 use super::values;
-use crate::amqp::InstanceName;
+use crate::amqp::{InstanceName, QueueName};
 use crate::roles::produce_server::ProduceServerConfig;
 
 /// `produce-server` options.
@@ -54,6 +54,15 @@ pub struct ProduceServerArgs {
     #[command(flatten)]
     pub exchanges: ExchangeArgs,
 
+    /// The queue POST /rpc sends requests to: the one `playground rpc-server` consumes.
+    #[arg(
+        long,
+        env = "RPC_QUEUE",
+        default_value = "rpc-queue",
+        value_name = "NAME"
+    )]
+    pub rpc_queue: QueueName,
+
     /// Largest `count` POST /send-burst accepts.
     #[arg(long, env = "MAX_BURST", default_value = "100000", value_name = "N",
           value_parser = values::at_least_one)]
@@ -71,6 +80,7 @@ impl ProduceServerArgs {
             publish_timeout: self.publish_timeout,
             max_burst: self.max_burst,
             exchanges: self.exchanges.into_exchanges()?,
+            rpc_queue: self.rpc_queue,
         })
     }
 }

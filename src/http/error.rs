@@ -77,6 +77,15 @@ pub enum ApiError {
     /// publishes), not a fault of this server, so it is told like an outage: retry later.
     #[error("{0}")]
     Nacked(String),
+    /// A call got no reply in time: 504; the request may still be handled.
+    #[error("{0}")]
+    ReplyTimeout(String),
+    /// Nobody consumes the queue a call was sent to (the request was unroutable): 503.
+    #[error("{0}")]
+    NoRpcServer(String),
+    /// The service this one called answered with an error (an rpc-server's error reply): 502.
+    #[error("{0}")]
+    UpstreamFailed(String),
 }
 
 impl ApiError {
@@ -103,6 +112,9 @@ impl ApiError {
             }
             ApiError::ConfirmTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Publish not confirmed"),
             ApiError::Nacked(_) => (StatusCode::SERVICE_UNAVAILABLE, "Publish rejected"),
+            ApiError::ReplyTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "No reply"),
+            ApiError::NoRpcServer(_) => (StatusCode::SERVICE_UNAVAILABLE, "No RPC server"),
+            ApiError::UpstreamFailed(_) => (StatusCode::BAD_GATEWAY, "RPC server failed"),
         }
     }
 
@@ -135,7 +147,7 @@ impl ApiError {
                     headers.insert(ALLOW, allow);
                 }
             }
-            ApiError::BrokerUnavailable(_) => {
+            ApiError::BrokerUnavailable(_) | ApiError::NoRpcServer(_) => {
                 headers.insert("retry-after", HeaderValue::from_static("1"));
             }
             _ => {}

@@ -26,6 +26,9 @@ pub struct Plan {
     pub topology: Topology,
     /// How many unacked messages the broker may push.
     pub prefetch: u16,
+    /// Put the channel in confirm mode: for a role that publishes what it consumed onwards (an
+    /// rpc-server's replies) and must ack only once the broker took it.
+    pub confirms: bool,
     /// Where `/health`, `/ready` and `/metrics` are served; `None` turns them off.
     pub health_listen: Option<Listen>,
     /// The console's card for it.
@@ -61,6 +64,7 @@ impl ConsumingRole {
             .extend(amqp.snapshots.as_ref().map(snapshot::exchange_spec));
         let channel = ChannelSetup {
             prefetch: Some(plan.prefetch),
+            confirms: plan.confirms,
             ..ChannelSetup::default()
         };
         let name = identity::connection_name(plan.role);

@@ -8,15 +8,20 @@
 //! - [`fanout_sub`], [`topic_sub`]: the pub/sub subscribers, two faces of one engine,
 //!   `subscription`;
 //! - [`perf`]: the load tool;
+//! - [`rpc_server`], [`call`]: request/reply's two sides (produce-server's `/rpc` is a caller
+//!   too), sharing [`rpc_reply`] (the reply's shape);
 //! - shared by them: [`consuming`] (what runs around every consumer), [`snapshot`] (what each
 //!   role tells the console), [`body`] (logging bodies).
 
 pub mod body;
+pub mod call;
 pub mod consume;
 pub mod consuming;
 pub mod fanout_sub;
 pub mod perf;
 pub mod produce_server;
+pub mod rpc_reply;
+pub mod rpc_server;
 pub mod send;
 pub mod snapshot;
 pub mod subscription;
@@ -43,6 +48,10 @@ pub enum Role {
     TopicSub(topic_sub::TopicSubConfig),
     /// The load tool.
     Perf(perf::PerfConfig),
+    /// The request/reply server.
+    RpcServer(rpc_server::RpcServerConfig),
+    /// The command-line request/reply caller.
+    Call(call::CallConfig),
 }
 
 /// The paths every role with health endpoints serves.
@@ -106,6 +115,23 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "consumers": c.consumers,
             "http": c.http.as_ref().map(ToString::to_string),
         }),
+        Role::RpcServer(c) => json!({
+            "role": "rpc-server",
+            "port": port(c.health_listen),
+            "paths": PROBE_PATHS,
+            "queue": c.queue.as_str(),
+            "prefetch": c.prefetch,
+            "name": c.name.as_str(),
+        }),
+        Role::Call(c) => json!({
+            "role": "call",
+            "port": null,
+            "paths": [],
+            "rpc_queue": c.queue.as_str(),
+            "count": c.count,
+            "concurrency": c.concurrency,
+            "timeout_ms": c.timeout.as_millis() as u64,
+        }),
     };
     description["amqp_url"] = json!(amqp.endpoints.redacted());
     description["amqp_nodes"] = json!(amqp.endpoints.iter().map(|e| e.node()).collect::<Vec<_>>());
@@ -118,7 +144,7 @@ fn produce_server_paths(amqp: &AmqpOptions) -> Vec<&'static str> {
     if amqp.snapshots.is_some() {
         paths.push("/events");
     }
-    paths.extend(["/send-message", "/send-burst", "/publish"]);
+    paths.extend(["/send-message", "/send-burst", "/publish", "/rpc"]);
     paths
 }
 
@@ -131,5 +157,7 @@ pub async fn run(role: Role, amqp: AmqpOptions, shutdown: CancellationToken) -> 
         Role::FanoutSub(config) => fanout_sub::run(config, amqp, shutdown).await,
         Role::TopicSub(config) => topic_sub::run(config, amqp, shutdown).await,
         Role::Perf(config) => perf::run(config, amqp, shutdown).await,
+        Role::RpcServer(config) => rpc_server::run(config, amqp, shutdown).await,
+        Role::Call(config) => call::run(config, amqp, shutdown).await,
     }
 }

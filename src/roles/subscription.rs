@@ -174,6 +174,7 @@ pub async fn run(
         name: subscription.name.clone(),
         topology: subscription.topology(),
         prefetch: subscription.prefetch,
+        confirms: false,
         health_listen: subscription.health_listen,
         identity: identity_of(&subscription),
     };

@@ -64,6 +64,7 @@ pub async fn run(
         name: config.name.clone(),
         topology: config.queue.topology(),
         prefetch: config.prefetch,
+        confirms: false,
         health_listen: config.health_listen,
         identity: Identity {
             role: "consume".to_owned(),

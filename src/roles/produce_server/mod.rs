@@ -3,12 +3,14 @@
 //! Node `hello-world` service and keeps its endpoints and JSON shapes; also serves the live lab
 //! console (`GET /` for browsers, `GET /events`).
 //!
-//! - [`routes`]: the endpoints; [`requests`]: their bodies, parsed and validated;
+//! - [`routes`]: the endpoints; [`requests`]: their bodies, parsed and validated; [`rpc`]: the
+//!   `/rpc` call through RabbitMQ;
 //! - [`console`]: the console's aggregated view and the consumer that feeds it.
 
 mod console;
 mod requests;
 mod routes;
+mod rpc;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,8 @@ use tracing::info;
 
 use crate::amqp::{
     AmqpOptions, BindingSpec, BoundQueue, ChannelSetup, ConfirmedPublisher, ConnectionManager,
-    InstanceName, LabExchanges, QueueSpec, RoutingKey, SnapshotSettings, Topology, WorkQueue,
+    InstanceName, LabExchanges, QueueName, QueueSpec, RoutingKey, RpcClient, SnapshotSettings,
+    Topology, WorkQueue,
 };
 use crate::http::{self, observe, server, Health, Listen, Readiness};
 use crate::identity;
@@ -45,6 +48,9 @@ pub struct ProduceServerConfig {
     pub max_burst: u64,
     /// The topic, direct and fanout exchanges of `/publish`.
     pub exchanges: LabExchanges,
+    /// Where `/rpc` sends requests (not declared here: the rpc-servers own it, and without one
+    /// a request is unroutable, which is how a call learns nobody listens).
+    pub rpc_queue: QueueName,
 }
 
 /// How many snapshots the console's consumer may have unacked: enough to keep up with a lab's
@@ -70,6 +76,7 @@ pub async fn run(
                 confirms: true,
                 prefetch: amqp.snapshots.as_ref().map(|_| CONSOLE_PREFETCH),
                 side_channel: false,
+                direct_reply: true,
             },
         ),
         metrics.clone(),
@@ -92,6 +99,7 @@ pub async fn run(
             config.publish_timeout,
             config.service_name.clone(),
         )),
+        rpc: Arc::new(RpcClient::new(&manager, config.service_name.clone())),
         manager: manager.clone(),
         config,
     });
@@ -120,6 +128,7 @@ pub async fn run(
             failure
         }
     });
+    tasks.spawn(app.rpc.route_replies(stop.clone()));
     if let (Some(console), Some(settings)) = (&console, amqp.snapshots.clone()) {
         console::spawn_tasks(console, &manager, &stop, &tasks);
         let identity = Identity {

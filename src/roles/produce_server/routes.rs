@@ -19,7 +19,7 @@ use super::requests::{PublishBody, SendBurstBody, SendMessageBody};
 use super::ProduceServerConfig;
 use crate::amqp::{
     publish_burst, ConfirmedPublisher, ConnectionManager, Destination, MessageExtras,
-    OutgoingMessage, PublishError, BURST_WINDOW,
+    OutgoingMessage, PublishError, RpcClient, BURST_WINDOW,
 };
 use crate::http::{json_response, ApiError, BodyLimit, JsonBody};
 use crate::message::{rfc3339_now, unix_seconds_now, Envelope};
@@ -30,6 +30,8 @@ pub struct App {
     pub config: ProduceServerConfig,
     pub publisher: Arc<ConfirmedPublisher>,
     pub manager: Arc<ConnectionManager>,
+    /// Calls to rpc-servers (`/rpc`), sharing the channel's direct reply consumer.
+    pub rpc: Arc<RpcClient>,
     /// The lab console; `None` with `--telemetry off`.
     pub console: Option<Arc<Console>>,
 }
@@ -49,6 +51,7 @@ pub fn routes(app: Arc<App>) -> Router {
         .route("/send-message", post(send_message))
         .route("/send-burst", post(send_burst))
         .route("/publish", post(publish))
+        .route("/rpc", post(super::rpc::rpc))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
 }
