@@ -268,6 +268,8 @@ impl RpcClient {
             .pending
             .register(&correlation_id, self.limit)
             .ok_or(CallError::TooManyPending(self.limit))?;
+        let waiting = i64::try_from(self.pending.len()).unwrap_or(i64::MAX);
+        self.metrics.rpc.pending.set(waiting);
         let expiration = request.timeout.as_millis().max(1).to_string();
         let message = OutgoingMessage {
             destination: Destination::Queue(request.queue.clone()),
