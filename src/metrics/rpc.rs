@@ -2,6 +2,7 @@
 //! by outcome on the server's. Kept apart from the messaging series because only the RPC roles
 //! (and produce-server's `/rpc`) move them.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -31,7 +32,13 @@ pub struct RpcMetrics {
     pub pending: Gauge,
     /// Requests an rpc-server handled, by outcome.
     pub requests: Family<OutcomeLabels, Counter>,
+    /// Round trips (µs) since the console last took them, for its p50/p99: a histogram's
+    /// buckets are too coarse for a lab where a round trip is a millisecond.
+    recent: Mutex<Vec<u64>>,
 }
+
+/// The most round trips kept between two console snapshots; beyond, the rest are not sampled.
+const MAX_RECENT: usize = 10_000;
 
 impl RpcMetrics {
     pub(super) fn new() -> Self {
@@ -41,6 +48,7 @@ impl RpcMetrics {
             late_replies: Counter::default(),
             pending: Gauge::default(),
             requests: Family::default(),
+            recent: Mutex::new(Vec::new()),
         }
     }
 
@@ -81,8 +89,31 @@ impl RpcMetrics {
             .inc();
         if let Some(round_trip) = round_trip {
             self.round_trip.observe(round_trip.as_secs_f64());
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.len() < MAX_RECENT {
+                recent.push(u64::try_from(round_trip.as_micros()).unwrap_or(u64::MAX));
+            }
         }
         self.pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// The round trips (µs) recorded since the last call, for the console.
+    pub fn take_recent(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.recent.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The total of `family` over `outcomes`.
+    pub fn total(family: &Family<OutcomeLabels, Counter>, outcomes: &[&str]) -> u64 {
+        outcomes
+            .iter()
+            .map(|outcome| {
+                family
+                    .get_or_create(&OutcomeLabels {
+                        outcome: (*outcome).to_owned(),
+                    })
+                    .get()
+            })
+            .sum()
     }
 
     /// Counts one request a server handled.

@@ -18,7 +18,7 @@ use crate::amqp::{
     InstanceName, MessageExtras, OutgoingMessage, RoutingKey, SnapshotSettings,
 };
 use crate::message::{rfc3339_now, unix_seconds_now};
-use crate::metrics::{Metrics, RejectLabels};
+use crate::metrics::{Metrics, RejectLabels, RpcMetrics};
 
 /// The most handled messages one snapshot lists; the rest are only counted (`cut`).
 pub const MAX_HANDLED: usize = 200;
@@ -76,6 +76,51 @@ pub struct SnapshotCounters {
     pub confirmed: u64,
     /// Confirmed publishes that no queue was bound for (returned as unroutable).
     pub returned: u64,
+    /// RPC calls made (produce-server's `/rpc`, `call`), however they ended.
+    #[serde(default)]
+    pub rpc_calls: u64,
+    /// RPC calls that got no reply within their timeout.
+    #[serde(default)]
+    pub rpc_timeouts: u64,
+    /// RPC calls that failed otherwise (no server, connection lost, …).
+    #[serde(default)]
+    pub rpc_failed: u64,
+    /// Replies that came after their call had ended, dropped.
+    #[serde(default)]
+    pub rpc_late_replies: u64,
+    /// Requests an rpc-server answered (error replies included).
+    #[serde(default)]
+    pub rpc_served: u64,
+}
+
+/// RPC round trips since the previous snapshot, for the console's p50/p99.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundTrips {
+    /// How many calls got their reply in the window.
+    pub replies: u64,
+    /// Median round trip, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile round trip, microseconds.
+    pub p99_us: u64,
+}
+
+impl RoundTrips {
+    /// The figures of `samples` (µs); `None` when there are none.
+    pub fn of(mut samples: Vec<u64>) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let at = |p: f64| {
+            let rank = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+            samples[rank - 1]
+        };
+        Some(Self {
+            replies: samples.len() as u64,
+            p50_us: at(0.50),
+            p99_us: at(0.99),
+        })
+    }
 }
 
 /// What a role is, for the console's card.
@@ -119,6 +164,9 @@ pub struct Snapshot {
     pub handled: Vec<Handled>,
     /// Handled messages left out of `handled` because there were more than [`MAX_HANDLED`].
     pub cut: u64,
+    /// RPC round trips in the window, for a role that makes calls.
+    #[serde(default)]
+    pub rpc: Option<RoundTrips>,
     /// The sender's snapshot interval; the console calls a card stale after three of them.
     pub interval_ms: u64,
     /// When it was published (RFC 3339 UTC); the time the console shows on its highlights.
@@ -219,6 +267,7 @@ pub fn spawn(
                 counters: counters(source.manager.metrics(), dead_lettered),
                 handled,
                 cut,
+                rpc: RoundTrips::of(source.manager.metrics().rpc.take_recent()),
                 interval_ms: u64::try_from(settings.interval.as_millis()).unwrap_or(u64::MAX),
                 sent_at: rfc3339_now(),
             };
@@ -262,8 +311,24 @@ fn counters(m: &Metrics, dead_lettered: u64) -> SnapshotCounters {
         published: m.published.get(),
         confirmed: m.confirmed.get(),
         returned: m.returned.get(),
+        rpc_calls: RpcMetrics::total(&m.rpc.calls, &CALL_OUTCOMES),
+        rpc_timeouts: RpcMetrics::total(&m.rpc.calls, &["timeout"]),
+        rpc_failed: RpcMetrics::total(&m.rpc.calls, &CALL_OUTCOMES[2..]),
+        rpc_late_replies: m.rpc.late_replies.get(),
+        rpc_served: RpcMetrics::total(&m.rpc.requests, &["replied", "error_reply"]),
     }
 }
+
+/// Every way a call ends (see `amqp::CallError::outcome`): replied, timeout, then the failures.
+const CALL_OUTCOMES: [&str; 7] = [
+    "replied",
+    "timeout",
+    "not_connected",
+    "no_server",
+    "nacked",
+    "connection_lost",
+    "too_many_pending",
+];
 
 #[cfg(test)]
 mod tests {

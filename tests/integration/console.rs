@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 /// Reads `/events` until a view satisfies `done`; returns it.
-async fn watch_events(url: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn watch_events(url: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let mut response = reqwest::get(url).await.expect("GET /events");
     assert_eq!(response.status(), 200);
     assert_eq!(

@@ -342,3 +342,56 @@ async fn a_cut_caller_connection_fails_pending_calls_with_503_and_the_next_calls
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["reply"], "after");
 }
+
+#[tokio::test]
+async fn the_console_shows_calls_round_trips_timeouts_and_the_servers() {
+    let (queue, _guard) = test_queue("rpc-console");
+    let telemetry = unique("telemetry");
+    let _telemetry_guard = ExchangeGuard(vec![telemetry.clone()]);
+    let snapshots = [
+        "--telemetry",
+        "300ms",
+        "--telemetry-exchange",
+        telemetry.as_str(),
+    ];
+    let url = amqp_url();
+    let mut server_args = vec!["--work", "50ms"];
+    server_args.extend(snapshots);
+    let _server = rpc_server(&url, &queue, "rpc-seen", &server_args).await;
+    let (work, _work) = test_queue("rpc-console-work");
+    let mut producer_args = vec!["--rpc-queue", queue.as_str()];
+    producer_args.extend(snapshots);
+    let producer = ProduceServer::start(&url, &work, &producer_args).await;
+    producer.wait_ready(200, Duration::from_secs(10)).await;
+    let client = reqwest::Client::new();
+    for i in 0..5 {
+        let (status, body) = call(&client, &producer, &format!("seen {i}"), 5_000).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = call(&client, &producer, "too slow", 10).await;
+    assert_eq!(status, 504, "{body}");
+    let card = |view: &Value, role: &str| {
+        view["instances"]
+            .as_array()
+            .and_then(|all| all.iter().find(|i| i["role"] == role).cloned())
+    };
+    let view =
+        crate::console::watch_events(&producer.url("/events"), Duration::from_secs(10), |view| {
+            let Some(producer) = card(view, "produce-server") else {
+                return false;
+            };
+            let served = card(view, "rpc-server").map(|s| s["counters"]["rpc_served"].clone());
+            producer["counters"]["rpc_calls"] == 6 && served == Some(json!(6))
+        })
+        .await;
+    let producer_card = card(&view, "produce-server").unwrap();
+    assert_eq!(
+        producer_card["counters"]["rpc_timeouts"], 1,
+        "{producer_card}"
+    );
+    let p50 = producer_card["rpc"]["p50_us"].as_u64().unwrap();
+    let p99 = producer_card["rpc"]["p99_us"].as_u64().unwrap();
+    // Every reply took the server's 50 ms of work.
+    assert!(p50 >= 50_000 && p99 >= p50, "{producer_card}");
+    assert_eq!(card(&view, "rpc-server").unwrap()["instance"], "rpc-seen");
+}

@@ -151,6 +151,11 @@ impl View {
             let seconds = now.duration_since(previous.seen).as_secs_f64().max(0.001);
             count(&snapshot).saturating_sub(count(&previous.snapshot)) as f64 / seconds
         });
+        // The round trips of the last window that had calls stay on the card until new ones come.
+        let mut snapshot = snapshot;
+        if snapshot.rpc.is_none() {
+            snapshot.rpc = self.instances.get(&key).and_then(|p| p.snapshot.rpc);
+        }
         let instance = Instance {
             snapshot,
             seen: now,
@@ -240,6 +245,7 @@ fn render_instance(key: &str, instance: &Instance, now: Instant) -> Value {
         "connection": s.connection,
         "node": s.node,
         "counters": s.counters,
+        "rpc": s.rpc,
         "rate": (instance.rate * 10.0).round() / 10.0,
         "age_ms": u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
         "stale": age > stale_after,
@@ -264,6 +270,7 @@ mod tests {
             counters: SnapshotCounters::default(),
             handled,
             cut: 0,
+            rpc: None,
             interval_ms: 1000,
             sent_at: rfc3339_now(),
         }
