@@ -14,6 +14,8 @@ noisy. Every playground figure is set against the raw AMQP ceiling measured in t
     pace, so CPU per message is what the role itself costs
   peak RSS of produce-server (after the c=64 load) and of consume (after draining)
   start-up: process start to /ready = 200
+  RPC round trip (rpc-server + `playground call` over direct reply-to) at concurrency 1 and 16:
+    p50, p99 and calls/s, next to the raw publish-and-confirm rate at the same concurrency
 
 Prints one markdown table and writes it to target/bench/report.md. Uses only the standard
 library; needs the release binary, a broker on 127.0.0.1:5672 and rabbitmqctl (to purge and
@@ -312,6 +314,54 @@ def bench_startup(rows):
             delete_exchange(name)
 
 
+RPC_CALLS = {1: 2_000, 16: 10_000}
+
+
+def call(queue, concurrency):
+    """One `playground call` run; returns its summary as a dict of floats."""
+    done = subprocess.run(
+        [BIN, "call", "--rpc-queue", queue, "--count", str(RPC_CALLS[concurrency]),
+         "--concurrency", str(concurrency), "--quiet", "--amqp-url", URL, "bench"],
+        capture_output=True, text=True, timeout=300)
+    summary = next((line for line in done.stdout.splitlines() if line.startswith("calls=")), "")
+    if done.returncode != 0 or not summary:
+        raise SystemExit(f"bench: call failed ({done.returncode}): {done.stdout[-500:]}{done.stderr[-500:]}")
+    return {key: float(value) for key, value in (pair.split("=") for pair in summary.split())}
+
+
+def bench_rpc(rows):
+    queue = f"bench-rpc-{TAG}"
+    raw_queue = f"bench-rpc-raw-{TAG}"
+    server = subprocess.Popen(
+        [BIN, "rpc-server", "--queue", queue, "--prefetch", "16", "--health-port", "0",
+         "--amqp-url", URL, "--telemetry", "off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        for concurrency in (1, 16):
+            calls, raw = [], []
+            for run in range(RUNS):
+                calls.append(call(queue, concurrency))
+                raw.append(perf("--producers", "1", "--consumers", "0", "--confirm",
+                                str(concurrency), "--queue", raw_queue, "--time", SECONDS))
+                ctl("purge_queue", raw_queue)
+                say(f"rpc c={concurrency} run {run + 1}: {calls[-1]['calls_per_s']:.0f} calls/s, "
+                    f"p50 {calls[-1]['p50_ms']} ms; raw {raw[-1]['confirmed_per_s']} msg/s")
+            rate = median([c["calls_per_s"] for c in calls])
+            ceiling = median([r["confirmed_per_s"] for r in raw])
+            p50 = median([c["p50_ms"] for c in calls])
+            p99 = median([c["p99_ms"] for c in calls])
+            rows.append((f"RPC round trip, c={concurrency} (calls/s)", f"{rate:.0f}",
+                         f"{ceiling:.0f} (perf --confirm {concurrency}, one way)",
+                         ratio(rate, ceiling), "-", "-"))
+            rows.append((f"  RPC c={concurrency}: p50 / p99 (ms)", f"{p50:.2f} / {p99:.2f}", "-",
+                         "-", "-", "-"))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        ctl("delete_queue", raw_queue)
+
+
 def ratio(ours, ceiling):
     return f"{ours / ceiling:.0%}" if ceiling else "-"
 
@@ -329,6 +379,7 @@ def main():
     bench_startup(rows)
     bench_http(rows)
     bench_drain(rows)
+    bench_rpc(rows)
     header = ("| figure | playground | raw AMQP ceiling (same run) | ratio | target | |\n"
               "| --- | --- | --- | --- | --- | --- |\n")
     table = header + "".join("| " + " | ".join(row) + " |\n" for row in rows)
