@@ -15,6 +15,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::confirms::{Confirm, ConfirmTracker};
+use super::delivery::MessageCopy;
 use super::manager::ConnectionManager;
 use super::names::{ExchangeName, InstanceName, QueueName, RoutingKey};
 use super::publish_gate::{Frame, PublishGate};
@@ -216,16 +217,48 @@ impl ConfirmedPublisher {
         sent
     }
 
+    /// Publishes a copy of a delivered message (a retry's step into its delay queue) and waits
+    /// for the broker's confirm. Only on the session the original came on: if that one is gone,
+    /// the original cannot be acked either and the broker redelivers it, so publishing the copy
+    /// elsewhere would only make a duplicate.
+    pub async fn publish_copy(&self, copy: MessageCopy) -> Result<(), PublishError> {
+        let address = (String::new(), copy.queue.to_string());
+        let sent = self
+            .enqueue_frame(copy.frame, address, Some(copy.generation))
+            .await;
+        if let Err(error) = &sent {
+            self.metrics
+                .publish_failures
+                .get_or_create(&failure_label(error))
+                .inc();
+        }
+        sent?.confirmed().await
+    }
+
     async fn enqueue(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
+        let (exchange, routing_key) = message.destination.address();
+        let address = (exchange.to_owned(), routing_key.to_owned());
+        // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
+        let frame = message.into_frame(&self.app_id, true);
+        self.enqueue_frame(frame, address, None).await
+    }
+
+    /// Hands `frame` (published to `(exchange, routing_key)`) to the current session's gate,
+    /// which must be of `generation` when one is required.
+    async fn enqueue_frame(
+        &self,
+        frame: Frame,
+        (exchange, routing_key): (String, String),
+        generation: Option<u64>,
+    ) -> Result<PendingConfirm, PublishError> {
         let deadline = Instant::now() + self.timeout;
         let session = self.live_session()?;
+        if generation.is_some_and(|g| g != session.generation()) {
+            return Err(PublishError::NotConnected);
+        }
         let gate = session.gate();
         // A channel without confirm mode cannot tell us the message was stored.
         let confirms = gate.confirms().cloned().ok_or(PublishError::NotConnected)?;
-        let (exchange, routing_key) = message.destination.address();
-        let (exchange, routing_key) = (exchange.to_owned(), routing_key.to_owned());
-        // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
-        let frame = message.into_frame(&self.app_id, true);
         let enqueued = self
             .hand_over(gate, &session, frame, deadline)
             .await?
