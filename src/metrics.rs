@@ -49,6 +49,13 @@ pub struct RejectLabels {
     pub requeue: String,
 }
 
+/// `attempt` of a retried message.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// The attempt that failed (1 = the first delivery); bounded by the retry delays (≤ 10).
+    pub attempt: String,
+}
+
 /// The connection state a gauge stands for.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
@@ -104,6 +111,9 @@ pub struct Metrics {
     state_node: std::sync::Mutex<String>,
     /// Unix time (seconds) of the last successful connect; 0 until the first.
     pub last_connect: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Failed messages parked in a delay queue for another attempt, by the attempt that failed:
+    /// how far up the retry ladder messages climb.
+    pub retries: Family<AttemptLabels, Counter>,
 }
 
 /// The states the `playground_connection_state` gauge can show.
@@ -152,6 +162,7 @@ impl Metrics {
             failovers: Counter::default(),
             state_node: std::sync::Mutex::new(String::new()),
             last_connect: Gauge::default(),
+            retries: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -243,6 +254,11 @@ impl Metrics {
             "last_connect_timestamp_seconds",
             "Unix time of the last successful connect",
             metrics.last_connect.clone(),
+        );
+        registry.register(
+            "retries",
+            "Failed messages sent to a delay queue for another attempt, by the attempt that failed",
+            metrics.retries.clone(),
         );
         Self {
             registry,

@@ -315,6 +315,7 @@ impl Handler<'_> {
             routing_key: Some(routing_key),
             redelivered,
             outcome: Outcome::Acked,
+            attempt: None,
         });
         metrics
             .processing_time
