@@ -50,6 +50,16 @@ impl ConsumingRole {
     /// Binds the health port, starts the connection manager and the background tasks. Fails only
     /// when the health port cannot be used.
     pub async fn start(plan: Plan, amqp: &AmqpOptions) -> anyhow::Result<Self> {
+        Self::start_with_channel(plan, amqp, ChannelSetup::default()).await
+    }
+
+    /// [`start`](Self::start), with more set up on the channel than the prefetch: confirm mode
+    /// for a consumer that also publishes (a retry's copy into its delay queue).
+    pub async fn start_with_channel(
+        plan: Plan,
+        amqp: &AmqpOptions,
+        channel: ChannelSetup,
+    ) -> anyhow::Result<Self> {
         let probe_listener = match plan.health_listen {
             Some(listen) => Some(server::bind(listen).await?),
             None => None,
@@ -61,7 +71,7 @@ impl ConsumingRole {
             .extend(amqp.snapshots.as_ref().map(snapshot::exchange_spec));
         let channel = ChannelSetup {
             prefetch: Some(plan.prefetch),
-            ..ChannelSetup::default()
+            ..channel
         };
         let name = identity::connection_name(plan.role);
         let manager = Arc::new(ConnectionManager::start(
