@@ -20,5 +20,6 @@ mod perf;
 mod private_broker;
 mod produce_server;
 mod pubsub;
+mod retry;
 mod start_up;
 mod work_queue;
