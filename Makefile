@@ -33,7 +33,7 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run demo-work-queue demo-pubsub test test-browser chaos bench bench-cluster lint clean broker image image-multiarch \
+.PHONY: help build run demo-work-queue demo-pubsub demo-retry test test-browser chaos bench bench-cluster lint clean broker image image-multiarch \
   deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down cluster cluster-status cluster-down chaos-cluster
 
 help: ## List the targets (this text)
@@ -52,6 +52,9 @@ demo-work-queue: broker build ## Three workers of different speeds on one queue:
 
 demo-pubsub: broker build ## The three pub/sub services and private subscribers: who got which message, as a matrix
 	BIN=$(BIN) bash scripts/demo-pubsub.sh
+
+demo-retry: broker build ## A burst through the retry ladder (500ms, 1s, 2s), then the dead-letter queue: attempts per message, as a table
+	BIN=$(BIN) bash scripts/demo-retry.sh
 
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
 	@command -v rabbitmq-server >/dev/null || echo "make: *** rabbitmq-server is not installed: the broker restart, memory alarm and cluster tests will be SKIPPED (they need private nodes; bash scripts/cluster.sh install) ***" >&2

@@ -52,6 +52,13 @@ pub struct RejectLabels {
     pub requeue: String,
 }
 
+/// `attempt` of a retried message.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// The attempt that failed (1 = the first delivery); bounded by the retry delays (≤ 10).
+    pub attempt: String,
+}
+
 /// The connection state a gauge stands for.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
@@ -109,6 +116,9 @@ pub struct Metrics {
     pub last_connect: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Request/reply: calls, round trips, late replies, requests served.
     pub rpc: RpcMetrics,
+    /// Failed messages parked in a delay queue for another attempt, by the attempt that failed:
+    /// how far up the retry ladder messages climb.
+    pub retries: Family<AttemptLabels, Counter>,
 }
 
 /// The states the `playground_connection_state` gauge can show.
@@ -158,6 +168,7 @@ impl Metrics {
             state_node: std::sync::Mutex::new(String::new()),
             last_connect: Gauge::default(),
             rpc: RpcMetrics::new(),
+            retries: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -251,6 +262,11 @@ impl Metrics {
             metrics.last_connect.clone(),
         );
         metrics.rpc.register(&mut registry);
+        registry.register(
+            "retries",
+            "Failed messages sent to a delay queue for another attempt, by the attempt that failed",
+            metrics.retries.clone(),
+        );
         Self {
             registry,
             ..metrics

@@ -6,9 +6,14 @@
 //! checks it is still alive before settling, and is consumed by settling, so it cannot be acked
 //! twice. A message that cannot be settled is not lost: the broker redelivers it.
 
-use amqprs::channel::{BasicAckArguments, BasicRejectArguments, ConsumerMessage};
+use amqprs::channel::{
+    BasicAckArguments, BasicPublishArguments, BasicRejectArguments, ConsumerMessage,
+};
 use amqprs::{BasicProperties, FieldValue, ShortStr};
 
+use super::death::DeathHistory;
+use super::names::QueueName;
+use super::publish_gate::Frame;
 use super::session::Session;
 
 /// Why a delivery was not settled; either way the broker will deliver it again.
@@ -112,6 +117,32 @@ impl Delivery {
         }
     }
 
+    /// Its `x-death` history: every time the broker dead-lettered it, newest first.
+    pub fn deaths(&self) -> DeathHistory {
+        DeathHistory::from_headers(self.properties.headers())
+    }
+
+    /// A copy for `queue` (through the default exchange), with the same body and every property
+    /// — headers and their `x-death` history included — so that when it comes back from a delay
+    /// queue it is the same message with one more death. Published with
+    /// [`ConfirmedPublisher::publish_copy`](super::ConfirmedPublisher::publish_copy), which only
+    /// sends it on this delivery's session: the copy is confirmed on the channel the original
+    /// will be acked on.
+    pub fn copy_to(&self, queue: &QueueName) -> MessageCopy {
+        MessageCopy {
+            generation: self.session.generation(),
+            queue: queue.clone(),
+            frame: Frame {
+                properties: self.properties.clone(),
+                body: self.body.clone(),
+                args: BasicPublishArguments::new("", queue.as_str())
+                    .mandatory(true)
+                    .finish(),
+                message_id: self.message_id().to_owned(),
+            },
+        }
+    }
+
     /// Acknowledges it: the broker forgets it.
     pub async fn ack(self) -> Result<(), SettleError> {
         self.live()?;
@@ -138,4 +169,14 @@ impl Delivery {
         }
         Ok(())
     }
+}
+
+/// A delivered message, copied for another queue (see [`Delivery::copy_to`]).
+pub struct MessageCopy {
+    /// The session the original came on; the copy is published on no other.
+    pub(super) generation: u64,
+    /// Where it goes, named in errors.
+    pub(super) queue: QueueName,
+    /// Ready for the publish gate.
+    pub(super) frame: Frame,
 }

@@ -14,6 +14,7 @@
 //!   [`publisher`] (confirmed and fire-and-forget publishing), [`burst`] (many at once),
 //!   [`stall`] (a broker that stopped confirming).
 //! - Consuming: [`consumer`] (the loop across sessions), [`delivery`] (ack and reject).
+//! - Retrying: [`retry`] (the delay queues of a work queue), [`death`] (the `x-death` history).
 
 pub mod backoff;
 pub mod burst;
@@ -21,6 +22,7 @@ pub mod classify;
 pub mod confirms;
 pub mod connect;
 pub mod consumer;
+pub mod death;
 pub mod delivery;
 pub mod endpoints;
 pub mod manager;
@@ -29,6 +31,7 @@ pub mod options;
 pub mod probe;
 pub mod publish_gate;
 pub mod publisher;
+pub mod retry;
 pub mod routing;
 pub mod rpc;
 pub mod session;
@@ -42,7 +45,8 @@ pub mod work_queue;
 
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use consumer::{consume_across_sessions, ConsumerEvent};
-pub use delivery::{Delivery, SettleError};
+pub use death::{Death, DeathHistory};
+pub use delivery::{Delivery, MessageCopy, SettleError};
 pub use endpoints::Endpoints;
 pub use manager::{ChannelSetup, ConnectionManager, ManagerConfig};
 pub use names::{
@@ -53,6 +57,7 @@ pub use publisher::{
     publish_fire_and_forget, ConfirmedPublisher, Destination, MessageExtras, OutgoingMessage,
     PublishError,
 };
+pub use retry::{AfterFailure, RetryDelays, RetryLadder, RetryStep, MAX_RETRY_DELAYS};
 pub use routing::{ExchangeKind, LabExchanges};
 pub use rpc::{CallError, RpcClient, RpcReply, RpcRequest, DIRECT_REPLY_TO};
 pub use session::Session;

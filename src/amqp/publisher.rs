@@ -15,6 +15,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::confirms::{Confirm, ConfirmTracker};
+use super::delivery::MessageCopy;
 use super::manager::ConnectionManager;
 use super::names::{ExchangeName, InstanceName, QueueName, RoutingKey};
 use super::publish_gate::{Frame, PublishGate};
@@ -221,8 +222,8 @@ impl ConfirmedPublisher {
     }
 
     /// Like [`send`](Self::send), on a given session rather than the current one: for a request
-    /// whose reply will arrive on that session's channel (direct reply-to), or a message that must
-    /// leave on the connection its original came on. `NotConnected` if that session is over.
+    /// whose reply will arrive on that session's channel (direct reply-to). `NotConnected` if
+    /// that session is over.
     pub async fn send_on(
         &self,
         session: &Session,
@@ -241,6 +242,27 @@ impl ConfirmedPublisher {
         sent
     }
 
+    /// Publishes a copy of a delivered message (a retry's step into its delay queue) and waits
+    /// for the broker's confirm. Only on the session the original came on: if that one is gone,
+    /// the original cannot be acked either and the broker redelivers it, so publishing the copy
+    /// elsewhere would only make a duplicate.
+    pub async fn publish_copy(&self, copy: MessageCopy) -> Result<(), PublishError> {
+        let address = (String::new(), copy.queue.to_string());
+        let sent = match self.live_session() {
+            Ok(session) if session.generation() == copy.generation => {
+                self.enqueue_frame(&session, copy.frame, address).await
+            }
+            Ok(_) | Err(_) => Err(PublishError::NotConnected),
+        };
+        if let Err(error) = &sent {
+            self.metrics
+                .publish_failures
+                .get_or_create(&failure_label(error))
+                .inc();
+        }
+        sent?.confirmed().await
+    }
+
     async fn enqueue(&self, message: OutgoingMessage) -> Result<PendingConfirm, PublishError> {
         let session = self.live_session()?;
         self.enqueue_on(&session, message).await
@@ -251,15 +273,25 @@ impl ConfirmedPublisher {
         session: &Session,
         message: OutgoingMessage,
     ) -> Result<PendingConfirm, PublishError> {
+        let (exchange, routing_key) = message.destination.address();
+        let address = (exchange.to_owned(), routing_key.to_owned());
+        // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
+        let mandatory = !message.extras.direct_reply;
+        let frame = message.into_frame(&self.app_id, mandatory);
+        self.enqueue_frame(session, frame, address).await
+    }
+
+    /// Hands `frame` (published to `(exchange, routing_key)`) to `session`'s gate.
+    async fn enqueue_frame(
+        &self,
+        session: &Session,
+        frame: Frame,
+        (exchange, routing_key): (String, String),
+    ) -> Result<PendingConfirm, PublishError> {
         let deadline = Instant::now() + self.timeout;
         let gate = session.gate();
         // A channel without confirm mode cannot tell us the message was stored.
         let confirms = gate.confirms().cloned().ok_or(PublishError::NotConnected)?;
-        let (exchange, routing_key) = message.destination.address();
-        let (exchange, routing_key) = (exchange.to_owned(), routing_key.to_owned());
-        // `mandatory`: an unroutable message comes back instead of vanishing behind an ack.
-        let mandatory = !message.extras.direct_reply;
-        let frame = message.into_frame(&self.app_id, mandatory);
         let enqueued = self
             .hand_over(gate, session, frame, deadline)
             .await?

@@ -1,5 +1,5 @@
 //! The work queue's shape: its type (classic or quorum), its dead-letter exchange and queue, its
-//! delivery limit — turned into the topology every role that touches the queue declares.
+//! delivery limit, its retry delay queues — turned into the topology every role that touches the queue declares.
 //!
 //! RabbitMQ refuses a second declaration of a queue with other arguments (406 PRECONDITION_FAILED),
 //! so producers and consumers must declare it identically. Building the arguments in one place
@@ -9,6 +9,7 @@
 use amqprs::{FieldTable, FieldValue, ShortStr};
 
 use super::names::{ExchangeName, QueueName, RoutingKey};
+use super::retry::RetryLadder;
 use super::routing::ExchangeKind;
 use super::topology::{BindingSpec, BoundQueue, ExchangeSpec, QueueSpec, Topology};
 
@@ -87,6 +88,9 @@ pub struct WorkQueue {
     pub dead_letter: Option<DeadLetter>,
     /// Quorum queues only: deliveries after which a message is given up on.
     pub delivery_limit: Option<u32>,
+    /// The delay queues a failed message waits in before its next attempt (`--retry-delays`);
+    /// `None`: a failure is settled at once (requeued, dead-lettered or dropped).
+    pub retry: Option<RetryLadder>,
 }
 
 impl WorkQueue {
@@ -97,6 +101,7 @@ impl WorkQueue {
             queue_type: QueueType::Classic,
             dead_letter: None,
             delivery_limit: None,
+            retry: None,
         }
     }
 
@@ -110,6 +115,15 @@ impl WorkQueue {
         }
         if self.delivery_limit == Some(0) {
             return Err("--delivery-limit must be at least 1".to_owned());
+        }
+        if self.retry.is_some() && self.dead_letter.is_none() {
+            // "Retry, then park it": after the last delay the message needs somewhere to go
+            // other than nowhere (a drop would lose it silently) or back (a hot loop).
+            return Err(
+                "--retry-delays needs --dead-letter (env DEAD_LETTER=true): a message that \
+                 failed after the last delay is parked in the dead-letter queue"
+                    .to_owned(),
+            );
         }
         Ok(())
     }
@@ -155,13 +169,16 @@ impl WorkQueue {
                 routing_key: RoutingKey::empty(),
             });
         }
+        if let Some(retry) = &self.retry {
+            topology.queues.extend(retry.queue_specs(self.queue_type));
+        }
         let mut queue = QueueSpec::durable(self.name.clone());
         queue.arguments = self.arguments();
         topology.queues.push(queue);
         topology.queue_mismatch_hint = Some(format!(
-            "Every producer and consumer of {:?} must use the same --queue-type, --dead-letter and \
-             --delivery-limit (env QUEUE_TYPE, DEAD_LETTER, DELIVERY_LIMIT); this role declares it \
-             as {}",
+            "Every producer and consumer of {:?} must use the same --queue-type, --dead-letter, \
+             --delivery-limit and --retry-delays (env QUEUE_TYPE, DEAD_LETTER, DELIVERY_LIMIT, \
+             RETRY_DELAYS); this role declares it as {}",
             self.name.as_str(),
             self.describe()
         ));
@@ -177,6 +194,9 @@ impl WorkQueue {
         match &self.dead_letter {
             Some(dead_letter) => text.push_str(&format!(", dead letters to {}", dead_letter.queue)),
             None => text.push_str(", no dead-letter queue"),
+        }
+        if let Some(retry) = &self.retry {
+            text.push_str(&format!(", retries after {}", retry.describe()));
         }
         text
     }
@@ -218,6 +238,7 @@ mod tests {
             queue_type: QueueType::Quorum,
             dead_letter: Some(DeadLetter::for_queue(&name("jobs"), None).unwrap()),
             delivery_limit: Some(5),
+            retry: None,
         };
         queue.validate().unwrap();
         let arguments = queue.arguments();
@@ -242,6 +263,30 @@ mod tests {
             BoundQueue::Named(name("jobs.dead-letter"))
         );
         assert!(queue.describe().contains("delivery limit 5"));
+    }
+
+    #[test]
+    fn retry_delays_add_their_queues_and_need_a_dead_letter_queue() {
+        use crate::amqp::retry::RetryDelays;
+        use std::time::Duration;
+        let delays = RetryDelays::new(vec![Duration::from_millis(200)]).unwrap();
+        let mut queue = WorkQueue::classic(name("jobs"));
+        queue.retry = Some(RetryLadder::for_queue(&queue.name, &delays).unwrap());
+        assert!(queue.validate().unwrap_err().contains("--dead-letter"));
+        queue.dead_letter = Some(DeadLetter::for_queue(&queue.name, None).unwrap());
+        queue.validate().unwrap();
+        let topology = queue.topology();
+        let names: Vec<&str> = topology
+            .queues
+            .iter()
+            .map(|q| q.name.as_ref().unwrap().as_str())
+            .collect();
+        assert_eq!(names, ["jobs.dead-letter", "jobs.retry.200ms", "jobs"]);
+        assert!(queue.describe().ends_with("retries after 200ms"));
+        assert!(topology
+            .queue_mismatch_hint
+            .unwrap()
+            .contains("RETRY_DELAYS"));
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub struct ConsumeArgs {
     #[arg(long, env = "CRASH_AFTER", value_name = "N", value_parser = values::at_least_one)]
     pub crash_after: Option<u64>,
 
-    /// Share of messages (0.0 to 1.0) whose processing fails; they are rejected.
+    /// Share of messages (0.0 to 1.0) whose processing fails; they are rejected (or retried
+    /// after a delay, with --retry-delays).
     #[arg(long, env = "FAIL_RATE", default_value_t = 0.0, value_parser = values::share,
           value_name = "RATE")]
     pub fail_rate: f64,
@@ -72,6 +73,12 @@ pub struct ConsumeArgs {
 impl ConsumeArgs {
     /// The role's settings; bodies are logged in `style`.
     pub fn into_config(self, style: BodyStyle) -> anyhow::Result<ConsumeConfig> {
+        if self.requeue && self.queue.retry_delays.is_some() {
+            anyhow::bail!(
+                "--requeue and --retry-delays (env REQUEUE, RETRY_DELAYS) are two answers to a \
+                 failure: requeue at once, or retry after a delay; choose one"
+            );
+        }
         Ok(ConsumeConfig {
             health_listen: self.health.listen(),
             queue: self.queue.into_work_queue()?,

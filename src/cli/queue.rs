@@ -7,7 +7,10 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 
 use super::values;
-use crate::amqp::{DeadLetter, ExchangeName, LabExchanges, QueueName, QueueType, WorkQueue};
+use crate::amqp::{
+    DeadLetter, ExchangeName, LabExchanges, QueueName, QueueType, RetryDelays, RetryLadder,
+    WorkQueue,
+};
 
 /// Deliveries a quorum queue allows a message before giving up on it.
 pub const DEFAULT_DELIVERY_LIMIT: u32 = 5;
@@ -43,6 +46,12 @@ pub struct QueueArgs {
     /// --dead-letter) [default: 5].
     #[arg(long, env = "DELIVERY_LIMIT", value_name = "N", value_parser = values::at_least_one_u32)]
     pub delivery_limit: Option<u32>,
+
+    /// Retry a failed message after these delays (e.g. 1s,10s,1m: at most 10), each in its own
+    /// delay queue <queue>.retry.<delay>, then park it in the dead-letter queue (needs
+    /// --dead-letter). Part of the queue's shape: give every role of the queue the same list.
+    #[arg(long, env = "RETRY_DELAYS", value_name = "DELAYS", value_parser = values::retry_delays)]
+    pub retry_delays: Option<RetryDelays>,
 }
 
 /// `--queue-type` values.
@@ -80,11 +89,20 @@ impl QueueArgs {
                     .context("--dead-letter-queue / DEAD_LETTER_QUEUE")?,
             ),
         };
+        let retry = match &self.retry_delays {
+            Some(delays) => Some(
+                RetryLadder::for_queue(&self.queue, delays)
+                    .map_err(anyhow::Error::msg)
+                    .context("--retry-delays / RETRY_DELAYS")?,
+            ),
+            None => None,
+        };
         let work_queue = WorkQueue {
             name: self.queue,
             queue_type,
             dead_letter,
             delivery_limit,
+            retry,
         };
         work_queue.validate().map_err(anyhow::Error::msg)?;
         Ok(work_queue)

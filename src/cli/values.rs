@@ -125,9 +125,43 @@ pub fn share(value: &str) -> Result<f64, String> {
     Ok(share)
 }
 
+/// `--retry-delays`: a comma-separated list of [`duration`]s, checked as a
+/// [`RetryDelays`](crate::amqp::RetryDelays) (1 to 10 delays, whole milliseconds, at least 1ms).
+pub fn retry_delays(value: &str) -> Result<crate::amqp::RetryDelays, String> {
+    let delays = value
+        .split(',')
+        .map(str::trim)
+        .enumerate()
+        .map(|(i, item)| {
+            if item.is_empty() {
+                return Err(format!("item {} is empty (example: 1s,10s,1m)", i + 1));
+            }
+            duration(item).map_err(|e| format!("{item:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    crate::amqp::RetryDelays::new(delays)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_delays_are_a_bounded_list() {
+        let delays = retry_delays("200ms, 1s,1m").unwrap();
+        assert_eq!(delays.as_slice()[2], Duration::from_secs(60));
+        for bad in [
+            "",
+            "1s,",
+            "1s,,2s",
+            "0s",
+            "x",
+            "25h",
+            "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s",
+        ] {
+            assert!(retry_delays(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_are_bounded() {

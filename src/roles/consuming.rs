@@ -26,9 +26,6 @@ pub struct Plan {
     pub topology: Topology,
     /// How many unacked messages the broker may push.
     pub prefetch: u16,
-    /// Put the channel in confirm mode: for a role that publishes what it consumed onwards (an
-    /// rpc-server's replies) and must ack only once the broker took it.
-    pub confirms: bool,
     /// Where `/health`, `/ready` and `/metrics` are served; `None` turns them off.
     pub health_listen: Option<Listen>,
     /// The console's card for it.
@@ -53,6 +50,16 @@ impl ConsumingRole {
     /// Binds the health port, starts the connection manager and the background tasks. Fails only
     /// when the health port cannot be used.
     pub async fn start(plan: Plan, amqp: &AmqpOptions) -> anyhow::Result<Self> {
+        Self::start_with_channel(plan, amqp, ChannelSetup::default()).await
+    }
+
+    /// [`start`](Self::start), with more set up on the channel than the prefetch: confirm mode
+    /// for a consumer that also publishes (a retry's copy into its delay queue).
+    pub async fn start_with_channel(
+        plan: Plan,
+        amqp: &AmqpOptions,
+        channel: ChannelSetup,
+    ) -> anyhow::Result<Self> {
         let probe_listener = match plan.health_listen {
             Some(listen) => Some(server::bind(listen).await?),
             None => None,
@@ -64,8 +71,7 @@ impl ConsumingRole {
             .extend(amqp.snapshots.as_ref().map(snapshot::exchange_spec));
         let channel = ChannelSetup {
             prefetch: Some(plan.prefetch),
-            confirms: plan.confirms,
-            ..ChannelSetup::default()
+            ..channel
         };
         let name = identity::connection_name(plan.role);
         let manager = Arc::new(ConnectionManager::start(

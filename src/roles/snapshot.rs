@@ -35,6 +35,8 @@ pub enum Outcome {
     DeadLettered,
     /// Rejected without requeue, with no dead-letter queue to take it: gone for good.
     Dropped,
+    /// Failed, and parked in a delay queue: it comes back for its next attempt.
+    Retried,
 }
 
 /// One message a consumer or subscriber handled.
@@ -55,6 +57,9 @@ pub struct Handled {
     pub redelivered: bool,
     /// What became of it, which decides whether the console highlights it.
     pub outcome: Outcome,
+    /// Which attempt this was, with `--retry-delays` (1 = the first delivery); `None` without.
+    #[serde(default)]
+    pub attempt: Option<u32>,
 }
 
 /// Counters since the role started.
@@ -76,6 +81,9 @@ pub struct SnapshotCounters {
     pub confirmed: u64,
     /// Confirmed publishes that no queue was bound for (returned as unroutable).
     pub returned: u64,
+    /// Failures parked in a delay queue for another attempt (`--retry-delays`).
+    #[serde(default)]
+    pub retried: u64,
     /// RPC calls made (produce-server's `/rpc`, `call`), however they ended.
     #[serde(default)]
     pub rpc_calls: u64,
@@ -185,6 +193,7 @@ struct LogState {
     handled: Vec<Handled>,
     cut: u64,
     dead_lettered: u64,
+    retried: u64,
 }
 
 impl HandledLog {
@@ -194,11 +203,19 @@ impl HandledLog {
         if handled.outcome == Outcome::DeadLettered {
             log.dead_lettered += 1;
         }
+        if handled.outcome == Outcome::Retried {
+            log.retried += 1;
+        }
         if log.handled.len() < MAX_HANDLED {
             log.handled.push(handled);
         } else {
             log.cut += 1;
         }
+    }
+
+    /// Messages parked for a retry since start.
+    fn retried(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).retried
     }
 
     /// The handled messages since the last call, how many did not fit, and the dead-lettered
@@ -264,7 +281,10 @@ pub fn spawn(
                 process: process.clone(),
                 connection: state,
                 node,
-                counters: counters(source.manager.metrics(), dead_lettered),
+                counters: SnapshotCounters {
+                    retried: source.handled.retried(),
+                    ..counters(source.manager.metrics(), dead_lettered)
+                },
                 handled,
                 cut,
                 rpc: RoundTrips::of(source.manager.metrics().rpc.take_recent()),
@@ -316,6 +336,7 @@ fn counters(m: &Metrics, dead_lettered: u64) -> SnapshotCounters {
         rpc_failed: RpcMetrics::total(&m.rpc.calls, &CALL_OUTCOMES[2..]),
         rpc_late_replies: m.rpc.late_replies.get(),
         rpc_served: RpcMetrics::total(&m.rpc.requests, &["replied", "error_reply"]),
+        retried: 0,
     }
 }
 
@@ -345,6 +366,7 @@ mod tests {
                 routing_key: None,
                 redelivered: false,
                 outcome: Outcome::Acked,
+                attempt: None,
             });
         }
         let (handled, cut, _) = log.take();

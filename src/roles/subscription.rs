@@ -174,7 +174,6 @@ pub async fn run(
         name: subscription.name.clone(),
         topology: subscription.topology(),
         prefetch: subscription.prefetch,
-        confirms: false,
         health_listen: subscription.health_listen,
         identity: identity_of(&subscription),
     };
@@ -316,6 +315,7 @@ impl Handler<'_> {
             routing_key: Some(routing_key),
             redelivered,
             outcome: Outcome::Acked,
+            attempt: None,
         });
         metrics
             .processing_time

@@ -20,6 +20,7 @@ mod perf;
 mod private_broker;
 mod produce_server;
 mod pubsub;
+mod retry;
 mod rpc;
 mod start_up;
 mod work_queue;

@@ -13,7 +13,7 @@ use super::behaviour::CRASH_EXIT_CODE;
 use super::incoming::Incoming;
 use super::tally::Tally;
 use super::ConsumeConfig;
-use crate::amqp::{Delivery, Session};
+use crate::amqp::{ConfirmedPublisher, Delivery, Session};
 use crate::message::rfc3339_now;
 use crate::metrics::{Metrics, RejectLabels};
 use crate::roles::body::BodyStyle;
@@ -28,6 +28,9 @@ pub struct Worker {
     pub handled: Arc<HandledLog>,
     pub shutdown: CancellationToken,
     pub style: BodyStyle,
+    /// Publishes a failed message's copy into its delay queue; `Some` with `--retry-delays`
+    /// (the role's channel is then in confirm mode).
+    pub publisher: Option<ConfirmedPublisher>,
 }
 
 /// How the simulated work ended.
@@ -44,7 +47,8 @@ impl Worker {
     pub async fn handle(&self, delivery: Delivery) {
         let config = &self.config;
         let started = Instant::now();
-        let message = Incoming::read(&delivery, &config.behaviour, self.style);
+        let ladder = config.queue.retry.as_ref();
+        let message = Incoming::read(&delivery, &config.behaviour, ladder, self.style);
         let received = self.tally.received(message.redelivered);
         self.metrics.delivered.inc();
         if message.redelivered {
@@ -61,6 +65,9 @@ impl Worker {
             received_at = %rfc3339_now(),
             bytes = message.bytes,
             work_ms = message.work.as_millis() as u64,
+            attempt = message.attempt,
+            attempts = ladder.map(|l| l.attempts()),
+            x_death = (!message.deaths.is_empty()).then(|| message.deaths.story()),
             body = %message.body,
             "received message"
         );
@@ -89,9 +96,10 @@ impl Worker {
                     warn!(%error, message_id = %message.message_id, "could not hand the message back")
                 }
             },
-            WorkOutcome::Done if config.behaviour.fails() => {
-                self.fail(delivery, &message, started).await;
-            }
+            WorkOutcome::Done if config.behaviour.fails() => match ladder {
+                Some(ladder) => self.retry(delivery, &message, started, ladder).await,
+                None => self.fail(delivery, &message, started).await,
+            },
             WorkOutcome::Done => match delivery.ack().await {
                 Ok(()) => {
                     self.tally.acked();
@@ -103,6 +111,7 @@ impl Worker {
                         seq = message.seq,
                         redelivered = message.redelivered,
                         delivery_tag = message.delivery_tag,
+                        attempt = message.attempt,
                         elapsed_ms = elapsed_ms(started),
                         "acked"
                     );
@@ -113,14 +122,17 @@ impl Worker {
     }
 
     /// A simulated failure: reject, back to the queue or on to the dead letters (or nowhere).
-    async fn fail(&self, delivery: Delivery, message: &Incoming, started: Instant) {
+    pub(super) async fn fail(&self, delivery: Delivery, message: &Incoming, started: Instant) {
         let config = &self.config;
         let requeue = config.behaviour.requeue;
         let (outcome, destination) = match (&config.queue.dead_letter, requeue) {
             (_, true) => (Outcome::Requeued, "requeued".to_owned()),
             (Some(dead_letter), false) => (
                 Outcome::DeadLettered,
-                format!("dead-lettered to {}", dead_letter.queue),
+                match message.attempt {
+                    Some(n) => format!("dead-lettered to {} after {n} attempts", dead_letter.queue),
+                    None => format!("dead-lettered to {}", dead_letter.queue),
+                },
             ),
             (None, false) => (
                 Outcome::Dropped,
@@ -146,6 +158,9 @@ impl Worker {
             redelivered = message.redelivered,
             requeue,
             destination = %destination,
+            attempt = message.attempt,
+            attempts = config.queue.retry.as_ref().map(|l| l.attempts()),
+            x_death = (!message.deaths.is_empty()).then(|| message.deaths.story()),
             elapsed_ms = elapsed_ms(started),
             "processing failed (simulated): rejected"
         );
@@ -153,7 +168,7 @@ impl Worker {
 
     /// Tells the console what became of a message; observes how long handling took and how old
     /// the message is now that it is handled.
-    fn record(&self, message: &Incoming, outcome: Outcome, started: Instant) {
+    pub(super) fn record(&self, message: &Incoming, outcome: Outcome, started: Instant) {
         self.handled.record(Handled {
             message_id: message.message_id.clone(),
             seq: message.seq,
@@ -161,6 +176,7 @@ impl Worker {
             routing_key: None,
             redelivered: message.redelivered,
             outcome,
+            attempt: message.attempt,
         });
         self.metrics
             .processing_time

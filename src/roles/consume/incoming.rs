@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::behaviour::WorkerBehaviour;
-use crate::amqp::Delivery;
+use crate::amqp::{DeathHistory, Delivery, RetryLadder};
 use crate::message::EnvelopeView;
 use crate::roles::body::{render_body, BodyStyle};
 
@@ -26,12 +26,23 @@ pub struct Incoming {
     /// The body as logged.
     pub body: String,
     pub bytes: usize,
+    /// Its `x-death` history: where and why the broker dead-lettered it before.
+    pub deaths: DeathHistory,
+    /// Which attempt this is, with `--retry-delays` (1 = first delivery); `None` without.
+    pub attempt: Option<u32>,
 }
 
 impl Incoming {
     /// Reads `delivery` for a worker that behaves like `behaviour`.
-    pub fn read(delivery: &Delivery, behaviour: &WorkerBehaviour, style: BodyStyle) -> Self {
+    /// With a retry `ladder`, its attempt is read from its `x-death` history.
+    pub fn read(
+        delivery: &Delivery,
+        behaviour: &WorkerBehaviour,
+        ladder: Option<&RetryLadder>,
+        style: BodyStyle,
+    ) -> Self {
         let content = delivery.body();
+        let deaths = delivery.deaths();
         let envelope = EnvelopeView::parse(content);
         let work = match envelope.as_ref().and_then(|e| e.message.as_deref()) {
             Some(text) => behaviour.work_for(text.as_bytes()),
@@ -50,6 +61,8 @@ impl Incoming {
             work,
             body: render_body(content, envelope.is_some(), style),
             bytes: content.len(),
+            attempt: ladder.map(|ladder| ladder.attempt_of(&deaths)),
+            deaths,
         }
     }
 }

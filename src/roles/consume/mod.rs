@@ -5,11 +5,13 @@
 //! on every session the connection manager hands it.
 //!
 //! - [`handler`]: what happens to one message; [`incoming`]: reading it once;
-//! - [`behaviour`]: the simulated work, failures and crash; [`tally`]: counts and summaries.
+//! - [`behaviour`]: the simulated work, failures and crash; [`tally`]: counts and summaries;
+//! - `retrying`: a failure's way up the retry ladder (`--retry-delays`).
 
 mod behaviour;
 mod handler;
 mod incoming;
+mod retrying;
 mod tally;
 
 use std::sync::Arc;
@@ -23,7 +25,8 @@ use handler::Worker;
 use tally::{log_summaries, log_summary, Counts, Tally};
 
 use crate::amqp::{
-    consume_across_sessions, AmqpOptions, ConsumerEvent, ConsumerTag, InstanceName, WorkQueue,
+    consume_across_sessions, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConsumerEvent,
+    ConsumerTag, InstanceName, WorkQueue,
 };
 use crate::http::Listen;
 use crate::roles::body::BodyStyle;
@@ -51,6 +54,10 @@ pub struct ConsumeConfig {
     pub shutdown_grace: Duration,
 }
 
+/// How long a retry's copy may wait for the broker's confirm before the original goes back to
+/// the work queue instead.
+const RETRY_PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Consumes until `shutdown`: then cancels the consumer, settles the message in hand, stops its
 /// background tasks, closes the connection and returns. Fails only when the broker refused the
 /// queue for good (or the health port cannot be used).
@@ -64,7 +71,6 @@ pub async fn run(
         name: config.name.clone(),
         topology: config.queue.topology(),
         prefetch: config.prefetch,
-        confirms: false,
         health_listen: config.health_listen,
         identity: Identity {
             role: "consume".to_owned(),
@@ -74,7 +80,15 @@ pub async fn run(
             ..Identity::default()
         },
     };
-    let role = ConsumingRole::start(plan, &amqp).await?;
+    // A retry publishes a copy before acking: the channel must confirm it.
+    let channel = ChannelSetup {
+        confirms: config.queue.retry.is_some(),
+        ..ChannelSetup::default()
+    };
+    let role = ConsumingRole::start_with_channel(plan, &amqp, channel).await?;
+    let publisher = config.queue.retry.is_some().then(|| {
+        ConfirmedPublisher::new(&role.manager, RETRY_PUBLISH_TIMEOUT, config.name.clone())
+    });
     let tally = Arc::new(Tally::default());
     if let Some(every) = config.summary_every {
         let (tally, name) = (tally.clone(), config.name.to_string());
@@ -91,6 +105,7 @@ pub async fn run(
         handled: role.handled.clone(),
         shutdown: shutdown.clone(),
         style: config.body_style,
+        publisher,
         config,
     };
     let (queue, health) = (worker.config.queue.name.clone(), &role.health);

@@ -15,6 +15,7 @@ pub struct Tally {
     acked: AtomicU64,
     rejected: AtomicU64,
     redelivered: AtomicU64,
+    retried: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -24,6 +25,8 @@ pub struct Counts {
     pub acked: u64,
     pub rejected: u64,
     pub redelivered: u64,
+    /// Failures parked in a delay queue for another attempt.
+    pub retried: u64,
 }
 
 impl Tally {
@@ -45,6 +48,11 @@ impl Tally {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a failure parked in a delay queue (`--retry-delays`).
+    pub fn retried(&self) {
+        self.retried.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters now, for a summary line.
     pub fn counts(&self) -> Counts {
         Counts {
@@ -52,6 +60,7 @@ impl Tally {
             acked: self.acked.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
             redelivered: self.redelivered.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
         }
     }
 }
@@ -67,6 +76,7 @@ pub fn log_summary(consumer: &str, queue: &str, now: Counts, before: Counts, win
         acked = now.acked,
         rejected = now.rejected,
         redelivered = now.redelivered,
+        retried = now.retried,
         received_in_window = now.received - before.received,
         window_secs = (seconds * 10.0).round() / 10.0,
         rate_per_sec = (per_second * 10.0).round() / 10.0,

@@ -192,6 +192,7 @@ impl Server {
             routing_key: None,
             redelivered,
             outcome,
+            attempt: None,
         });
     }
 }

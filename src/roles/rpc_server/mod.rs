@@ -21,8 +21,8 @@ use tracing::info;
 use handler::Server;
 
 use crate::amqp::{
-    consume_across_sessions, AmqpOptions, ConfirmedPublisher, ConsumerEvent, ConsumerTag,
-    InstanceName, QueueName, QueueSpec, Topology,
+    consume_across_sessions, AmqpOptions, ChannelSetup, ConfirmedPublisher, ConsumerEvent,
+    ConsumerTag, InstanceName, QueueName, QueueSpec, Topology,
 };
 use crate::http::Listen;
 use crate::roles::body::BodyStyle;
@@ -79,7 +79,6 @@ pub async fn run(
         name: config.name.clone(),
         topology: config.topology(),
         prefetch: config.prefetch,
-        confirms: true,
         health_listen: config.health_listen,
         identity: Identity {
             role: "rpc-server".to_owned(),
@@ -89,7 +88,12 @@ pub async fn run(
             ..Identity::default()
         },
     };
-    let role = ConsumingRole::start(plan, &amqp).await?;
+    // Confirm mode: a request is acked only once the broker took its reply.
+    let channel = ChannelSetup {
+        confirms: true,
+        ..ChannelSetup::default()
+    };
+    let role = ConsumingRole::start_with_channel(plan, &amqp, channel).await?;
     info!(
         queue = %config.queue,
         prefetch = config.prefetch,

@@ -122,6 +122,7 @@ pub(super) fn cases(o: &Opt, value: &str, want: Want) -> Vec<Case> {
         (role == "topic-sub" && flag != "--pattern", "--pattern=#"),
         (flag == "--routing-key", "--exchange=topic"),
         (flag == "--delivery-limit", "--queue-type=quorum"),
+        (flag == "--retry-delays", "--dead-letter"),
         (!fails, "--check-config"),
         (fails && flag != "--amqp-url", DEAD_BROKER),
         (fails && flag != "--port" && role == "produce-server", "--port=0"),

@@ -69,6 +69,8 @@ const BOUNDS: &[(&str, &str, Bounds)] = &[
     ("perf", "--size", Bounds(&["8", "16777216"], &["7", "16777217"], USAGE)),
     ("", "--max-body", Bounds(&["1", "67108864"], &["0", "67108865"], USAGE)),
     ("", "--fail-rate", Bounds(&["0", "1"], &["1.5", "-0.1", "NaN"], USAGE)),
+    ("", "--retry-delays", Bounds(&["1ms", "24h", "1s,2s,3s,4s,5s,6s,7s,8s,9s,10s"],
+        &["0s", "25h", "1s,,2s", "1s,2s,3s,4s,5s,6s,7s,8s,9s,10s,11s"], USAGE)),
 ];
 
 /// An option of one role as `--help` shows it (`value: None`: a switch with an env var).

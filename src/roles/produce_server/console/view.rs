@@ -63,6 +63,9 @@ pub struct View {
     /// Routing keys dropped from the matrix to keep it bounded.
     dropped_routing_keys: u64,
     highlights: VecDeque<Value>,
+    /// Messages parked for another attempt, by the attempt that failed (`--retry-delays`):
+    /// how far up the retry ladder they climb. Bounded by the ladder (at most 10 delays).
+    retries: BTreeMap<u32, u64>,
 }
 
 impl View {
@@ -78,6 +81,11 @@ impl View {
                 self.count_routing_key(key, &name);
             }
             self.highlight(handled, &name, &snapshot.sent_at);
+            if let (Outcome::Retried, Some(attempt)) = (handled.outcome, handled.attempt) {
+                if attempt <= crate::amqp::MAX_RETRY_DELAYS as u32 {
+                    *self.retries.entry(attempt).or_default() += 1;
+                }
+            }
         }
         self.update_instance(snapshot);
     }
@@ -118,6 +126,7 @@ impl View {
     fn highlight(&mut self, handled: &Handled, instance: &str, at: &str) {
         let kind = match (handled.outcome, handled.redelivered) {
             (Outcome::DeadLettered, _) => "dead_lettered",
+            (Outcome::Retried, _) => "retried",
             (Outcome::Requeued | Outcome::Dropped, _) => "rejected",
             (Outcome::Acked, true) => "redelivered",
             (Outcome::Acked, false) => return,
@@ -128,6 +137,7 @@ impl View {
             "message_id": handled.message_id,
             "seq": handled.seq,
             "routing_key": handled.routing_key,
+            "attempt": handled.attempt,
             "at": at,
         }));
         self.highlights.truncate(MAX_HIGHLIGHTS);
@@ -194,6 +204,7 @@ impl View {
             "last_burst": last_burst,
             "matrix": self.render_matrix(),
             "highlights": self.highlights,
+            "retries": self.retries,
         })
     }
 
@@ -284,6 +295,7 @@ mod tests {
             routing_key: key.map(str::to_owned),
             redelivered: false,
             outcome,
+            attempt: None,
         }
     }
 
@@ -337,6 +349,26 @@ mod tests {
         let rendered = view.render(Duration::from_secs(1));
         assert_eq!(rendered["last_burst"]["id"], "b2");
         assert_eq!(rendered["last_burst"]["count"], 2);
+    }
+
+    #[test]
+    fn retries_are_counted_per_attempt_and_highlighted() {
+        let mut view = View::default();
+        let retried = |attempt| Handled {
+            attempt: Some(attempt),
+            ..handled(None, None, Outcome::Retried)
+        };
+        view.ingest(snapshot(
+            "consume",
+            "worker",
+            vec![retried(1), retried(1), retried(2), retried(99)],
+        ));
+        let rendered = view.render(Duration::from_secs(1));
+        assert_eq!(rendered["retries"]["1"], 2);
+        assert_eq!(rendered["retries"]["2"], 1);
+        assert!(rendered["retries"].get("99").is_none(), "bounded");
+        assert_eq!(rendered["highlights"][0]["kind"], "retried");
+        assert_eq!(rendered["highlights"][1]["attempt"], 2);
     }
 
     #[test]
