@@ -13,7 +13,8 @@
 //! - Publishing: [`publish_gate`] (the one way onto a channel), [`confirms`] (tag book-keeping),
 //!   [`publisher`] (confirmed and fire-and-forget publishing), [`burst`] (many at once),
 //!   [`stall`] (a broker that stopped confirming).
-//! - Consuming: [`consumer`] (the loop across sessions), [`delivery`] (ack and reject).
+//! - Consuming: [`consumer`] (the loop across sessions), [`delivery`] (ack and reject),
+//!   [`stream`] (stream offsets and retention).
 
 pub mod backoff;
 pub mod burst;
@@ -35,12 +36,13 @@ pub mod settings;
 pub mod signals;
 pub mod stall;
 pub mod state;
+pub mod stream;
 pub mod topology;
 pub mod waiting;
 pub mod work_queue;
 
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
-pub use consumer::{consume_across_sessions, ConsumerEvent};
+pub use consumer::{consume_across_sessions, consume_across_sessions_with, ConsumerEvent};
 pub use delivery::{Delivery, SettleError};
 pub use endpoints::Endpoints;
 pub use manager::{ChannelSetup, ConnectionManager, ManagerConfig};
@@ -56,6 +58,7 @@ pub use routing::{ExchangeKind, LabExchanges};
 pub use session::Session;
 pub use settings::{AmqpSettings, Secret};
 pub use state::{Cause, ConnectionState, Refusal};
+pub use stream::{MaxAge, StreamOffset, StreamRetention};
 pub use topology::{BindingSpec, BoundQueue, ExchangeSpec, QueueSpec, Topology};
 pub use waiting::{next_live_session, refusal_in, NoSession};
 pub use work_queue::{DeadLetter, QueueType, WorkQueue};
