@@ -104,7 +104,21 @@ pub struct Metrics {
     state_node: std::sync::Mutex<String>,
     /// Unix time (seconds) of the last successful connect; 0 until the first.
     pub last_connect: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// A stream reader's position and lag; `None` (and not exported) for every other role.
+    pub stream: Option<StreamGauges>,
 }
+
+/// Where a stream reader stands, for `playground_stream_offset` and `playground_stream_lag`.
+#[derive(Debug, Clone, Default)]
+pub struct StreamGauges {
+    /// The offset of the last message handled; -1 before the first.
+    pub offset: Gauge,
+    /// Messages in the stream after the last one handled (see the role for how it is measured).
+    pub lag: Gauge,
+}
+
+/// The role whose registry has the stream series.
+pub const STREAM_ROLE: &str = "stream-sub";
 
 /// The states the `playground_connection_state` gauge can show.
 pub const CONNECTION_STATES: [&str; 5] = [
@@ -152,8 +166,22 @@ impl Metrics {
             failovers: Counter::default(),
             state_node: std::sync::Mutex::new(String::new()),
             last_connect: Gauge::default(),
+            stream: (role == STREAM_ROLE).then(StreamGauges::default),
             registry: Registry::default(),
         };
+        if let Some(stream) = &metrics.stream {
+            stream.offset.set(-1);
+            registry.register(
+                "stream_offset",
+                "Offset of the last stream message handled (-1 before the first)",
+                stream.offset.clone(),
+            );
+            registry.register(
+                "stream_lag",
+                "Messages in the stream after the last one handled",
+                stream.lag.clone(),
+            );
+        }
         registry.register(
             "messages_published",
             "Messages handed to the broker",

@@ -15,6 +15,7 @@ pub mod perf;
 pub mod produce_server;
 pub mod queue;
 pub mod send;
+pub mod stream_sub;
 pub mod subscribers;
 pub mod values;
 
@@ -61,6 +62,9 @@ pub enum Command {
     /// Load tool in the spirit of RabbitMQ's PerfTest: producers and consumers over AMQP (or
     /// --http against produce-server), a line per second and a summary.
     Perf(perf::PerfArgs),
+    /// Stream reader: replays a RabbitMQ stream from --offset (first, a number, a time, 10m ago,
+    /// next) and resumes after the last message it handled on reconnect (the audit log).
+    StreamSub(stream_sub::StreamSubArgs),
 }
 
 /// Everything a run needs, validated.
@@ -96,6 +100,7 @@ impl Cli {
             Command::FanoutSub(args) => Role::FanoutSub(args.into_config(style)?),
             Command::TopicSub(args) => Role::TopicSub(args.into_config(style)?),
             Command::Perf(args) => Role::Perf(args.into_config()),
+            Command::StreamSub(args) => Role::StreamSub(args.into_config(style)?),
         };
         // `send` and `perf` print their results on stdout; their logs must not mix with them.
         let logs_to_stderr = matches!(role, Role::Send(_) | Role::Perf(_));

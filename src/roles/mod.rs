@@ -8,6 +8,7 @@
 //! - [`fanout_sub`], [`topic_sub`]: the pub/sub subscribers, two faces of one engine,
 //!   `subscription`;
 //! - [`perf`]: the load tool;
+//! - [`stream_sub`]: the stream reader (replay from an offset, resume after a reconnect);
 //! - shared by them: [`consuming`] (what runs around every consumer), [`snapshot`] (what each
 //!   role tells the console), [`body`] (logging bodies).
 
@@ -19,6 +20,7 @@ pub mod perf;
 pub mod produce_server;
 pub mod send;
 pub mod snapshot;
+pub mod stream_sub;
 pub mod subscription;
 pub mod topic_sub;
 
@@ -43,6 +45,8 @@ pub enum Role {
     TopicSub(topic_sub::TopicSubConfig),
     /// The load tool.
     Perf(perf::PerfConfig),
+    /// A reader of a stream, replaying from an offset.
+    StreamSub(stream_sub::StreamSubConfig),
 }
 
 /// The paths every role with health endpoints serves.
@@ -106,6 +110,20 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "consumers": c.consumers,
             "http": c.http.as_ref().map(ToString::to_string),
         }),
+        Role::StreamSub(c) => json!({
+            "role": "stream-sub",
+            "port": port(c.health_listen),
+            "paths": PROBE_PATHS,
+            "stream": c.stream.as_str(),
+            "offset": c.offset.describe(),
+            "max_age": c.retention.max_age.as_ref().map(|a| a.as_str()),
+            "max_length_bytes": c.retention.max_length_bytes,
+            "exchange": c.binding.as_ref().map(|b| b.exchange.as_str()),
+            "exchange_type": c.binding.as_ref().map(|b| b.kind.as_str()),
+            "patterns": c.binding.as_ref().map(|b| b.patterns.iter().map(RoutingKey::as_str).collect::<Vec<_>>()),
+            "prefetch": c.prefetch,
+            "name": c.name.as_str(),
+        }),
     };
     description["amqp_url"] = json!(amqp.endpoints.redacted());
     description["amqp_nodes"] = json!(amqp.endpoints.iter().map(|e| e.node()).collect::<Vec<_>>());
@@ -131,5 +149,6 @@ pub async fn run(role: Role, amqp: AmqpOptions, shutdown: CancellationToken) -> 
         Role::FanoutSub(config) => fanout_sub::run(config, amqp, shutdown).await,
         Role::TopicSub(config) => topic_sub::run(config, amqp, shutdown).await,
         Role::Perf(config) => perf::run(config, amqp, shutdown).await,
+        Role::StreamSub(config) => stream_sub::run(config, amqp, shutdown).await,
     }
 }

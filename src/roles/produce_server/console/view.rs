@@ -240,6 +240,8 @@ fn render_instance(key: &str, instance: &Instance, now: Instant) -> Value {
         "connection": s.connection,
         "node": s.node,
         "counters": s.counters,
+        "stream_offset": s.stream.and_then(|stream| stream.offset),
+        "stream_lag": s.stream.map(|stream| stream.lag),
         "rate": (instance.rate * 10.0).round() / 10.0,
         "age_ms": u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
         "stale": age > stale_after,
@@ -266,6 +268,7 @@ mod tests {
             cut: 0,
             interval_ms: 1000,
             sent_at: rfc3339_now(),
+            stream: None,
         }
     }
 
