@@ -21,4 +21,5 @@ mod private_broker;
 mod produce_server;
 mod pubsub;
 mod start_up;
+mod streams;
 mod work_queue;

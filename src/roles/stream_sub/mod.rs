@@ -160,7 +160,7 @@ pub async fn run(
         urls = %amqp.endpoints,
         "stream reader starting"
     );
-    let position = Arc::new(Position::default());
+    let position = Arc::new(Position::new(start));
     let gauges = role.metrics.stream.clone().unwrap_or_default();
     {
         let (manager, stream) = (role.manager.clone(), config.stream.clone());
@@ -217,9 +217,8 @@ fn log_reading(
         .last()
         .map_or(0, |queue| queue.messages);
     position.set_end(u64::from(messages));
-    gauges
-        .lag
-        .set(i64::try_from(position.lag()).unwrap_or(i64::MAX));
+    let lag = position.lag();
+    gauges.lag.set(i64::try_from(lag).unwrap_or(i64::MAX));
     let generation = session.generation();
     let (from, detail) = match position.last() {
         Some(last) => (
@@ -233,6 +232,7 @@ fn log_reading(
         %stream,
         from = %from,
         messages_in_stream = messages,
+        lag,
         generation,
         detail,
         "reading stream"

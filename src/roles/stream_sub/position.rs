@@ -18,6 +18,9 @@ pub struct Position {
 struct State {
     /// The offset of the last message handled; `None` before the first.
     last: Option<i64>,
+    /// The first offset to come while nothing was handled, when the start says it (`first`: 0,
+    /// a number); `None` for `next`, `last` and a time, which start at (or near) the end.
+    first_expected: Option<i64>,
     /// The broker's latest message count of the stream (its end, when nothing was truncated).
     end: u64,
 }
@@ -36,6 +39,21 @@ pub enum Arrival {
 }
 
 impl Position {
+    /// A reader that starts at `start` (resolved: no "ago" left).
+    pub fn new(start: StreamOffset) -> Self {
+        let first_expected = match start {
+            StreamOffset::First => Some(0),
+            StreamOffset::Offset(offset) => Some(offset),
+            _ => None,
+        };
+        Self {
+            state: Mutex::new(State {
+                first_expected,
+                ..State::default()
+            }),
+        }
+    }
+
     /// Where a new consumer starts: after the last offset handled, or at `configured` (the
     /// start-up `--offset`) while nothing was handled.
     pub fn start(&self, configured: StreamOffset) -> StreamOffset {
@@ -72,12 +90,18 @@ impl Position {
 
     /// Messages in the stream after the last one handled: the reported end minus the next offset
     /// to read. Assumes offsets start at 0 (nothing truncated by the retention yet) and lags the
-    /// truth by the broker's refresh interval (about 5 s on 3.10); never negative.
+    /// truth by the broker's refresh interval (about 5 s on 3.10); never negative. Before the
+    /// first message it is 0 for a reader that starts at the end (`next`, `last`, a time).
     pub fn lag(&self) -> u64 {
         let state = self.lock();
-        let next = state.last.map_or(0, |last| last.saturating_add(1));
-        let next = u64::try_from(next).unwrap_or(0);
-        state.end.saturating_sub(next)
+        let next = match (state.last, state.first_expected) {
+            (Some(last), _) => last.saturating_add(1),
+            (None, Some(first)) => first,
+            (None, None) => return 0,
+        };
+        state
+            .end
+            .saturating_sub(u64::try_from(next).unwrap_or(u64::MAX))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -110,7 +134,13 @@ mod tests {
 
     #[test]
     fn lag_is_what_follows_the_last_offset() {
-        let position = Position::default();
+        let position = Position::new(StreamOffset::Next);
+        position.set_end(100);
+        assert_eq!(position.lag(), 0, "next starts at the end");
+        let position = Position::new(StreamOffset::Offset(40));
+        position.set_end(100);
+        assert_eq!(position.lag(), 60);
+        let position = Position::new(StreamOffset::First);
         position.set_end(100);
         assert_eq!(position.lag(), 100);
         position.arrive(49);
