@@ -53,6 +53,10 @@ demo-work-queue: broker build ## Three workers of different speeds on one queue:
 demo-pubsub: broker build ## The three pub/sub services and private subscribers: who got which message, as a matrix
 	BIN=$(BIN) bash scripts/demo-pubsub.sh
 
+.PHONY: demo-streams
+demo-streams: broker build ## A stream replayed by readers that start at first, a time and next: who saw which offsets
+	BIN=$(BIN) bash scripts/demo-streams.sh
+
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
 	@command -v rabbitmq-server >/dev/null || echo "make: *** rabbitmq-server is not installed: the broker restart, memory alarm and cluster tests will be SKIPPED (they need private nodes; bash scripts/cluster.sh install) ***" >&2
 	$(CARGO) test --locked $(TEST_ARGS)
