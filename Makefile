@@ -55,6 +55,9 @@ demo-pubsub: broker build ## The three pub/sub services and private subscribers:
 
 demo-retry: broker build ## A burst through the retry ladder (500ms, 1s, 2s), then the dead-letter queue: attempts per message, as a table
 	BIN=$(BIN) bash scripts/demo-retry.sh
+.PHONY: demo-streams
+demo-streams: broker build ## A stream replayed by readers that start at first, a time and next: who saw which offsets
+	BIN=$(BIN) bash scripts/demo-streams.sh
 
 test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapture' passes more)
 	@command -v rabbitmq-server >/dev/null || echo "make: *** rabbitmq-server is not installed: the broker restart, memory alarm and cluster tests will be SKIPPED (they need private nodes; bash scripts/cluster.sh install) ***" >&2

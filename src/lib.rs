@@ -7,7 +7,8 @@
 //!   [`produce_server`](roles::produce_server) (HTTP in, confirmed messages out, the lab console),
 //!   [`consume`](roles::consume) (the work-queue worker), [`send`](roles::send) (the command-line
 //!   publisher), [`fanout_sub`](roles::fanout_sub) and [`topic_sub`](roles::topic_sub) (the
-//!   pub/sub subscribers), [`perf`](roles::perf) (the load tool).
+//!   pub/sub subscribers), [`perf`](roles::perf) (the load tool), [`stream_sub`](roles::stream_sub)
+//!   (the stream reader: replay from an offset, resume after a reconnect).
 //! - [`http`]: axum over hyper — the server with graceful shutdown, JSON errors and bodies,
 //!   `/health`, `/ready`, `/metrics`. Serves roles; may read the connection state.
 //! - [`amqp`]: the shared connection manager (reconnects, topology, the publish gate, confirms,

@@ -119,7 +119,21 @@ pub struct Metrics {
     /// Failed messages parked in a delay queue for another attempt, by the attempt that failed:
     /// how far up the retry ladder messages climb.
     pub retries: Family<AttemptLabels, Counter>,
+    /// A stream reader's position and lag; `None` (and not exported) for every other role.
+    pub stream: Option<StreamGauges>,
 }
+
+/// Where a stream reader stands, for `playground_stream_offset` and `playground_stream_lag`.
+#[derive(Debug, Clone, Default)]
+pub struct StreamGauges {
+    /// The offset of the last message handled; -1 before the first.
+    pub offset: Gauge,
+    /// Messages in the stream after the last one handled (see the role for how it is measured).
+    pub lag: Gauge,
+}
+
+/// The role whose registry has the stream series.
+pub const STREAM_ROLE: &str = "stream-sub";
 
 /// The states the `playground_connection_state` gauge can show.
 pub const CONNECTION_STATES: [&str; 5] = [
@@ -169,8 +183,22 @@ impl Metrics {
             last_connect: Gauge::default(),
             rpc: RpcMetrics::new(),
             retries: Family::default(),
+            stream: (role == STREAM_ROLE).then(StreamGauges::default),
             registry: Registry::default(),
         };
+        if let Some(stream) = &metrics.stream {
+            stream.offset.set(-1);
+            registry.register(
+                "stream_offset",
+                "Offset of the last stream message handled (-1 before the first)",
+                stream.offset.clone(),
+            );
+            registry.register(
+                "stream_lag",
+                "Messages in the stream after the last one handled",
+                stream.lag.clone(),
+            );
+        }
         registry.register(
             "messages_published",
             "Messages handed to the broker",

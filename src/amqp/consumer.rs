@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use amqprs::FieldTable;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -46,7 +47,35 @@ pub async fn consume_across_sessions<F, Fut>(
     manager: &ConnectionManager,
     consumer_tag: &ConsumerTag,
     shutdown: &CancellationToken,
+    queue_of: impl FnMut(&Session) -> Option<QueueName>,
+    on_event: impl FnMut(ConsumerEvent<'_>),
+    handle: F,
+) -> Result<(), Refusal>
+where
+    F: FnMut(Delivery) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    consume_across_sessions_with(
+        manager,
+        consumer_tag,
+        shutdown,
+        queue_of,
+        |_| None,
+        on_event,
+        handle,
+    )
+    .await
+}
+
+/// [`consume_across_sessions`] with `basic.consume` arguments chosen anew for every session:
+/// a stream reader resumes after the last offset it handled, so its `x-stream-offset` changes
+/// with each reconnect. `arguments_of` returning `None` consumes without arguments.
+pub async fn consume_across_sessions_with<F, Fut>(
+    manager: &ConnectionManager,
+    consumer_tag: &ConsumerTag,
+    shutdown: &CancellationToken,
     mut queue_of: impl FnMut(&Session) -> Option<QueueName>,
+    mut arguments_of: impl FnMut(&Session) -> Option<FieldTable>,
     mut on_event: impl FnMut(ConsumerEvent<'_>),
     mut handle: F,
 ) -> Result<(), Refusal>
@@ -70,9 +99,11 @@ where
             let _ = tokio::time::timeout(Duration::from_secs(5), session.ended()).await;
             continue;
         };
+        let arguments = arguments_of(&session);
         let finished = consume_session(
             &session,
             &queue,
+            arguments,
             consumer_tag,
             shutdown,
             &mut on_event,
@@ -93,6 +124,7 @@ where
 async fn consume_session<F, Fut>(
     session: &Session,
     queue: &QueueName,
+    arguments: Option<FieldTable>,
     consumer_tag: &ConsumerTag,
     shutdown: &CancellationToken,
     on_event: &mut impl FnMut(ConsumerEvent<'_>),
@@ -102,7 +134,16 @@ where
     F: FnMut(Delivery) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let consume = session.consume(queue, consumer_tag);
+    let consume = async {
+        match arguments {
+            Some(arguments) => {
+                session
+                    .consume_with_arguments(queue, consumer_tag, arguments)
+                    .await
+            }
+            None => session.consume(queue, consumer_tag).await,
+        }
+    };
     tokio::pin!(consume);
     let patience = tokio::time::sleep(CONSUME_PATIENCE);
     tokio::pin!(patience);

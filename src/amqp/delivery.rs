@@ -143,6 +143,17 @@ impl Delivery {
         }
     }
 
+    /// A stream's position of the message (header `x-stream-offset`); `None` off a stream.
+    pub fn stream_offset(&self) -> Option<i64> {
+        let key = ShortStr::try_from("x-stream-offset").ok()?;
+        match self.properties.headers()?.get(&key)? {
+            FieldValue::l(n) => Some(*n),
+            FieldValue::I(n) => Some(i64::from(*n)),
+            FieldValue::i(n) => Some(i64::from(*n)),
+            _ => None,
+        }
+    }
+
     /// Acknowledges it: the broker forgets it.
     pub async fn ack(self) -> Result<(), SettleError> {
         self.live()?;

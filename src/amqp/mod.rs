@@ -13,7 +13,8 @@
 //! - Publishing: [`publish_gate`] (the one way onto a channel), [`confirms`] (tag book-keeping),
 //!   [`publisher`] (confirmed and fire-and-forget publishing), [`burst`] (many at once),
 //!   [`stall`] (a broker that stopped confirming).
-//! - Consuming: [`consumer`] (the loop across sessions), [`delivery`] (ack and reject).
+//! - Consuming: [`consumer`] (the loop across sessions), [`delivery`] (ack and reject),
+//!   [`stream`] (stream offsets and retention).
 //! - Retrying: [`retry`] (the delay queues of a work queue), [`death`] (the `x-death` history).
 
 pub mod backoff;
@@ -39,12 +40,13 @@ pub mod settings;
 pub mod signals;
 pub mod stall;
 pub mod state;
+pub mod stream;
 pub mod topology;
 pub mod waiting;
 pub mod work_queue;
 
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
-pub use consumer::{consume_across_sessions, ConsumerEvent};
+pub use consumer::{consume_across_sessions, consume_across_sessions_with, ConsumerEvent};
 pub use death::{Death, DeathHistory};
 pub use delivery::{Delivery, MessageCopy, SettleError};
 pub use endpoints::Endpoints;
@@ -63,6 +65,7 @@ pub use rpc::{CallError, RpcClient, RpcReply, RpcRequest, DIRECT_REPLY_TO};
 pub use session::Session;
 pub use settings::{AmqpSettings, Secret};
 pub use state::{Cause, ConnectionState, Refusal};
+pub use stream::{MaxAge, StreamOffset, StreamRetention};
 pub use topology::{BindingSpec, BoundQueue, ExchangeSpec, QueueSpec, Topology};
 pub use waiting::{next_live_session, refusal_in, NoSession};
 pub use work_queue::{DeadLetter, QueueType, WorkQueue};

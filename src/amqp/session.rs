@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use amqprs::channel::{
-    BasicCancelArguments, BasicConsumeArguments, Channel, ConsumerMessage, QueueDeleteArguments,
+    BasicCancelArguments, BasicConsumeArguments, Channel, ConsumerMessage, QueueDeclareArguments,
+    QueueDeleteArguments,
 };
+use amqprs::FieldTable;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::confirms::ConfirmTracker;
@@ -131,6 +133,36 @@ impl Session {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
+    }
+
+    /// Registers a manual-ack consumer on `queue` with `basic.consume` arguments (a stream
+    /// reader's `x-stream-offset`).
+    pub(super) async fn consume_with_arguments(
+        &self,
+        queue: &QueueName,
+        tag: &ConsumerTag,
+        arguments: FieldTable,
+    ) -> Result<UnboundedReceiver<ConsumerMessage>, amqprs::error::Error> {
+        let args = BasicConsumeArguments::new(queue.as_str(), tag.as_str())
+            .manual_ack(true)
+            .arguments(arguments)
+            .finish();
+        Ok(self.channel.basic_consume_rx(args).await?.1)
+    }
+
+    /// The broker's message count of an existing queue (a passive `queue.declare`, which does
+    /// not care about the queue's arguments). For a stream it is the number of messages it holds
+    /// (reading removes none), refreshed by RabbitMQ 3.10 only every few seconds. A queue that is
+    /// gone closes the channel (404), and with it this session: the manager declares it again.
+    pub async fn message_count(&self, queue: &QueueName) -> Result<u32, amqprs::error::Error> {
+        let args = QueueDeclareArguments::new(queue.as_str())
+            .passive(true)
+            .finish();
+        Ok(self
+            .channel
+            .queue_declare(args)
+            .await?
+            .map_or(0, |(_, messages, _)| messages))
     }
 
     /// Cancels a consumer: the broker stops pushing, and requeues what it pushed but we did not

@@ -16,6 +16,7 @@ pub mod produce_server;
 pub mod queue;
 pub mod rpc;
 pub mod send;
+pub mod stream_sub;
 pub mod subscribers;
 pub mod values;
 
@@ -68,6 +69,9 @@ pub enum Command {
     /// Calls an rpc-server COUNT times (C at once) and prints each reply with its round trip,
     /// then p50/p99 and calls/s: `playground call --count 100 --concurrency 10 ping`.
     Call(rpc::CallArgs),
+    /// Stream reader: replays a RabbitMQ stream from --offset (first, a number, a time, 10m ago,
+    /// next) and resumes after the last message it handled on reconnect (the audit log).
+    StreamSub(stream_sub::StreamSubArgs),
 }
 
 /// Everything a run needs, validated.
@@ -105,6 +109,7 @@ impl Cli {
             Command::Perf(args) => Role::Perf(args.into_config()),
             Command::RpcServer(args) => Role::RpcServer(args.into_config(style)?),
             Command::Call(args) => Role::Call(args.into_config()),
+            Command::StreamSub(args) => Role::StreamSub(args.into_config(style)?),
         };
         // `send`, `perf` and `call` print their results on stdout; their logs must not mix with them.
         let logs_to_stderr = matches!(role, Role::Send(_) | Role::Perf(_) | Role::Call(_));

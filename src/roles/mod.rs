@@ -10,6 +10,7 @@
 //! - [`perf`]: the load tool;
 //! - [`rpc_server`], [`call`]: request/reply's two sides (produce-server's `/rpc` is a caller
 //!   too), sharing [`rpc_reply`] (the reply's shape);
+//! - [`stream_sub`]: the stream reader (replay from an offset, resume after a reconnect);
 //! - shared by them: [`consuming`] (what runs around every consumer), [`snapshot`] (what each
 //!   role tells the console), [`body`] (logging bodies).
 
@@ -24,6 +25,7 @@ pub mod rpc_reply;
 pub mod rpc_server;
 pub mod send;
 pub mod snapshot;
+pub mod stream_sub;
 pub mod subscription;
 pub mod topic_sub;
 
@@ -52,6 +54,8 @@ pub enum Role {
     RpcServer(rpc_server::RpcServerConfig),
     /// The command-line request/reply caller.
     Call(call::CallConfig),
+    /// A reader of a stream, replaying from an offset.
+    StreamSub(stream_sub::StreamSubConfig),
 }
 
 /// The paths every role with health endpoints serves.
@@ -132,6 +136,20 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "concurrency": c.concurrency,
             "timeout_ms": c.timeout.as_millis() as u64,
         }),
+        Role::StreamSub(c) => json!({
+            "role": "stream-sub",
+            "port": port(c.health_listen),
+            "paths": PROBE_PATHS,
+            "stream": c.stream.as_str(),
+            "offset": c.offset.describe(),
+            "max_age": c.retention.max_age.as_ref().map(|a| a.as_str()),
+            "max_length_bytes": c.retention.max_length_bytes,
+            "exchange": c.binding.as_ref().map(|b| b.exchange.as_str()),
+            "exchange_type": c.binding.as_ref().map(|b| b.kind.as_str()),
+            "patterns": c.binding.as_ref().map(|b| b.patterns.iter().map(RoutingKey::as_str).collect::<Vec<_>>()),
+            "prefetch": c.prefetch,
+            "name": c.name.as_str(),
+        }),
     };
     description["amqp_url"] = json!(amqp.endpoints.redacted());
     description["amqp_nodes"] = json!(amqp.endpoints.iter().map(|e| e.node()).collect::<Vec<_>>());
@@ -159,5 +177,6 @@ pub async fn run(role: Role, amqp: AmqpOptions, shutdown: CancellationToken) -> 
         Role::Perf(config) => perf::run(config, amqp, shutdown).await,
         Role::RpcServer(config) => rpc_server::run(config, amqp, shutdown).await,
         Role::Call(config) => call::run(config, amqp, shutdown).await,
+        Role::StreamSub(config) => stream_sub::run(config, amqp, shutdown).await,
     }
 }

@@ -179,6 +179,20 @@ pub struct Snapshot {
     pub interval_ms: u64,
     /// When it was published (RFC 3339 UTC); the time the console shows on its highlights.
     pub sent_at: String,
+    /// A stream reader's position and lag; `None` for the other roles (and older senders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamPosition>,
+}
+
+/// Where a stream reader stands, as the console shows it on its card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPosition {
+    /// The offset of the last message handled; `None` before the first.
+    #[serde(default)]
+    pub offset: Option<i64>,
+    /// Messages in the stream after the last one handled.
+    #[serde(default)]
+    pub lag: u64,
 }
 
 /// The messages a role handled since its last snapshot; one per role, shared by its consumer
@@ -290,6 +304,7 @@ pub fn spawn(
                 rpc: RoundTrips::of(source.manager.metrics().rpc.take_recent()),
                 interval_ms: u64::try_from(settings.interval.as_millis()).unwrap_or(u64::MAX),
                 sent_at: rfc3339_now(),
+                stream: stream_position(source.manager.metrics()),
             };
             let Ok(body) = serde_json::to_vec(&snapshot) else {
                 continue;
@@ -308,6 +323,14 @@ pub fn spawn(
             }
         }
     });
+}
+
+/// A stream reader's position, from its gauges.
+fn stream_position(m: &Metrics) -> Option<StreamPosition> {
+    m.stream.as_ref().map(|gauges| StreamPosition {
+        offset: Some(gauges.offset.get()).filter(|offset| *offset >= 0),
+        lag: u64::try_from(gauges.lag.get()).unwrap_or(0),
+    })
 }
 
 /// The role's counters since start, from its metrics.

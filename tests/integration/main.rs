@@ -23,4 +23,5 @@ mod pubsub;
 mod retry;
 mod rpc;
 mod start_up;
+mod streams;
 mod work_queue;

@@ -322,3 +322,27 @@ fn every_deployment_runs_the_one_image_with_args_and_probes_the_binary_accepts()
         }
     }
 }
+
+#[test]
+fn every_overlay_has_an_audit_replay_that_reads_the_topic_stream_from_first() {
+    for overlay in overlays() {
+        let documents = render(&overlay);
+        let all = index(&documents);
+        let deployment = documents
+            .iter()
+            .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "audit-replay")
+            .unwrap_or_else(|| panic!("{overlay}: no audit-replay Deployment"));
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let namespace = deployment["metadata"]["namespace"].as_str().unwrap();
+        let description = check_config(container, namespace, &all)
+            .unwrap_or_else(|e| panic!("{overlay}/audit-replay: {e}"));
+        assert_eq!(description["role"], "stream-sub", "{description}");
+        assert_eq!(description["offset"], "first", "replays on every start");
+        assert_eq!(description["exchange"], "logs-topic", "{description}");
+        assert_eq!(description["patterns"], serde_json::json!(["#"]));
+        assert!(
+            description["max_age"].is_string(),
+            "a retention, or the stream grows for ever: {description}"
+        );
+    }
+}

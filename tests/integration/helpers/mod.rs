@@ -3,11 +3,13 @@
 //!
 //! - [`process`]: the binary as a child process; [`roles`]: the roles started and read back;
 //! - [`http`]: requests and metrics; [`broker`]: the test's own AMQP connection and cleanup
-//!   guards; [`admin`]: `rabbitmqctl`; [`proxy`]: cutting connections.
+//!   guards; [`admin`]: `rabbitmqctl`; [`management`]: the management API; [`proxy`]: cutting
+//!   connections.
 
 pub mod admin;
 pub mod broker;
 pub mod http;
+pub mod management;
 pub mod process;
 pub mod proxy;
 pub mod roles;
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 pub use admin::*;
 pub use broker::*;
 pub use http::*;
+pub use management::*;
 pub use process::*;
 pub use proxy::*;
 pub use roles::*;

@@ -257,6 +257,8 @@ fn render_instance(key: &str, instance: &Instance, now: Instant) -> Value {
         "node": s.node,
         "counters": s.counters,
         "rpc": s.rpc,
+        "stream_offset": s.stream.and_then(|stream| stream.offset),
+        "stream_lag": s.stream.map(|stream| stream.lag),
         "rate": (instance.rate * 10.0).round() / 10.0,
         "age_ms": u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
         "stale": age > stale_after,
@@ -284,6 +286,7 @@ mod tests {
             rpc: None,
             interval_ms: 1000,
             sent_at: rfc3339_now(),
+            stream: None,
         }
     }
 
