@@ -33,7 +33,7 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run demo-work-queue demo-pubsub demo-retry test test-browser chaos bench bench-cluster lint clean broker image image-multiarch \
+.PHONY: help build run demo-work-queue demo-pubsub demo-rpc demo-streams demo-retry test test-browser chaos bench bench-cluster lint clean broker image image-multiarch \
   deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down cluster cluster-status cluster-down chaos-cluster
 
 help: ## List the targets (this text)
@@ -55,7 +55,10 @@ demo-pubsub: broker build ## The three pub/sub services and private subscribers:
 
 demo-retry: broker build ## A burst through the retry ladder (500ms, 1s, 2s), then the dead-letter queue: attempts per message, as a table
 	BIN=$(BIN) bash scripts/demo-retry.sh
-.PHONY: demo-streams
+
+demo-rpc: broker build ## Two rpc-servers, 20 calls over direct reply-to: each reply, who answered, round trips; then a call to nobody
+	BIN=$(BIN) bash scripts/demo-rpc.sh
+
 demo-streams: broker build ## A stream replayed by readers that start at first, a time and next: who saw which offsets
 	BIN=$(BIN) bash scripts/demo-streams.sh
 
