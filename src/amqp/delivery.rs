@@ -7,7 +7,7 @@
 //! twice. A message that cannot be settled is not lost: the broker redelivers it.
 
 use amqprs::channel::{BasicAckArguments, BasicRejectArguments, ConsumerMessage};
-use amqprs::{BasicProperties, FieldValue, ShortStr};
+use amqprs::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 use super::session::Session;
 
@@ -83,6 +83,11 @@ impl Delivery {
     /// The body as published.
     pub fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// The application headers, if the message carries any (what a headers exchange routed on).
+    pub fn headers(&self) -> Option<&FieldTable> {
+        self.properties.headers()
     }
 
     /// Quorum queues count failed deliveries in the `x-delivery-count` header: how close the

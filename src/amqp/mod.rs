@@ -9,12 +9,15 @@
 //!   [`state`] (where the connection stands), [`signals`] (how its end is noticed),
 //!   [`classify`] (broker refusals and amqprs quirks), [`backoff`], [`probe`].
 //! - The broker objects: [`topology`] (declared as data on every connect), [`work_queue`] (the
-//!   work queue's shape), [`routing`] (exchange types and binding patterns).
+//!   work queue's shape), [`routing`] (exchange types and binding patterns), [`headers`] (what
+//!   a headers exchange matches on), [`alternate`] (where unroutable messages go, and how a
+//!   publisher learns they went there).
 //! - Publishing: [`publish_gate`] (the one way onto a channel), [`confirms`] (tag book-keeping),
 //!   [`publisher`] (confirmed and fire-and-forget publishing), [`burst`] (many at once),
 //!   [`stall`] (a broker that stopped confirming).
 //! - Consuming: [`consumer`] (the loop across sessions), [`delivery`] (ack and reject).
 
+pub mod alternate;
 pub mod backoff;
 pub mod burst;
 pub mod classify;
@@ -23,6 +26,7 @@ pub mod connect;
 pub mod consumer;
 pub mod delivery;
 pub mod endpoints;
+pub mod headers;
 pub mod manager;
 pub mod names;
 pub mod options;
@@ -39,10 +43,12 @@ pub mod topology;
 pub mod waiting;
 pub mod work_queue;
 
+pub use alternate::{AlternateExchange, Taken, UnroutedTap};
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use consumer::{consume_across_sessions, ConsumerEvent};
 pub use delivery::{Delivery, SettleError};
 pub use endpoints::Endpoints;
+pub use headers::{HeaderMatch, Headers, MatchMode};
 pub use manager::{ChannelSetup, ConnectionManager, ManagerConfig};
 pub use names::{
     ConsumerTag, ExchangeName, InstanceName, NameError, QueueName, RoutingKey, UserName, Vhost,

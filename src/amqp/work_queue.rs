@@ -153,6 +153,7 @@ impl WorkQueue {
                 queue: BoundQueue::Named(dead_letter.queue.clone()),
                 exchange: dead_letter.exchange.clone(),
                 routing_key: RoutingKey::empty(),
+                arguments: FieldTable::new(),
             });
         }
         let mut queue = QueueSpec::durable(self.name.clone());
