@@ -119,7 +119,11 @@ pub(super) fn cases(o: &Opt, value: &str, want: Want) -> Vec<Case> {
     // What the role needs to start; a role that must fail but starts stays off broker and ports.
     #[rustfmt::skip]
     let needs = [
-        (role == "topic-sub" && flag != "--pattern", "--pattern=#"),
+        (role == "topic-sub" && flag != "--pattern" && flag != "--header", "--pattern=#"),
+        (role == "topic-sub" && flag == "--header", "--exchange-type=headers"),
+        (role == "send" && flag == "--header", "--exchange=headers"),
+        (flag == "--unrouted-queue", "--alternate-exchange=lab.ae"),
+        (flag == "--alternate-exchange", "--unrouted-queue=unrouted"),
         (flag == "--routing-key", "--exchange=topic"),
         (flag == "--delivery-limit", "--queue-type=quorum"),
         (!fails, "--check-config"),

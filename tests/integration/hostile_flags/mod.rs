@@ -31,9 +31,10 @@ const GLOBALS: [&str; 9] = ["--amqp-url", "--amqp-user", "--amqp-password", "--l
     "--reconnect-min", "--reconnect-max", "--telemetry", "--telemetry-exchange", "--heartbeat"];
 /// Options whose value is, or becomes part of, an AMQP short string (group A).
 #[rustfmt::skip]
-const SHORT_STRINGS: [&str; 12] = ["--queue", "--dead-letter-queue", "--exchange",
+const SHORT_STRINGS: [&str; 15] = ["--queue", "--dead-letter-queue", "--exchange",
     "--topic-exchange", "--direct-exchange", "--fanout-exchange", "--telemetry-exchange",
-    "--routing-key", "--pattern", "--name", "--service-name", "--amqp-user"];
+    "--routing-key", "--pattern", "--name", "--service-name", "--amqp-user",
+    "--headers-exchange", "--alternate-exchange", "--unrouted-queue"];
 
 /// What a run must do. A usage error must also say the first words and never the second.
 #[derive(Clone, Copy, PartialEq)]
@@ -69,6 +70,8 @@ const BOUNDS: &[(&str, &str, Bounds)] = &[
     ("perf", "--size", Bounds(&["8", "16777216"], &["7", "16777217"], USAGE)),
     ("", "--max-body", Bounds(&["1", "67108864"], &["0", "67108865"], USAGE)),
     ("", "--fail-rate", Bounds(&["0", "1"], &["1.5", "-0.1", "NaN"], USAGE)),
+    ("", "--header", Bounds(&["level=error", "empty=", "expr=a=b"],
+        &["level", "=error", "x-match=all"], USAGE)),
 ];
 
 /// An option of one role as `--help` shows it (`value: None`: a switch with an env var).
