@@ -99,10 +99,10 @@ impl LabExchanges {
              topic, {:?} as direct, {:?} as fanout and {:?} as headers, {}: use other names \
              (--topic-exchange, --direct-exchange, --fanout-exchange, --headers-exchange) or \
              the same --alternate-exchange / ALTERNATE_EXCHANGE as every other declarer",
-            self.topic,
-            self.direct,
-            self.fanout,
-            self.headers,
+            self.topic.as_str(),
+            self.direct.as_str(),
+            self.fanout.as_str(),
+            self.headers.as_str(),
             AlternateExchange::describe(self.alternate.as_ref())
         )
     }

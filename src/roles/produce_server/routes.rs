@@ -238,7 +238,7 @@ async fn publish(
         Fate::Alternate | Fate::Dropped => Some(false),
         Fate::Unknown => None,
     };
-    info!(message_id = %envelope.id, %exchange, routing_key, headers = %request.headers, ?routed, unrouted_to, "message published");
+    info!(message_id = %envelope.id, %exchange, routing_key, headers = %request.headers, routed, unrouted_to, "message published");
     let text = match (fate, alternate) {
         (Fate::Routed, _) => format!("Message published to exchange {exchange}"),
         (Fate::Alternate, Some(alternate)) => format!(
