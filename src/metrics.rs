@@ -45,6 +45,13 @@ pub struct FailureLabels {
     pub reason: String,
 }
 
+/// Where a published message that no binding matched went.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UnroutedLabels {
+    /// `alternate_exchange` (kept in its queue) or `nowhere` (dropped by the broker).
+    pub to: String,
+}
+
 /// `requeue` of a rejected message.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabels {
@@ -77,6 +84,9 @@ pub struct Metrics {
     pub published: Counter,
     /// Publishes the broker acked, unroutable (returned) ones included.
     pub confirmed: Counter,
+    /// `POST /publish` messages no binding matched, by where they went (alternate exchange or
+    /// nowhere).
+    pub unrouted: Family<UnroutedLabels, Counter>,
     /// Publishes the broker refused (nack): not stored, and reported to the caller as failed.
     pub nacked: Counter,
     /// Publishes no queue was bound for: acked, yet stored nowhere (also counted in confirmed).
@@ -166,6 +176,7 @@ impl Metrics {
             confirmed: Counter::default(),
             nacked: Counter::default(),
             returned: Counter::default(),
+            unrouted: Family::default(),
             publish_failures: Family::default(),
             confirm_latency: latency_buckets(),
             requests: Family::default(),
@@ -283,6 +294,11 @@ impl Metrics {
             "failovers",
             "Reconnects that landed on another broker node than the session before",
             metrics.failovers.clone(),
+        );
+        registry.register(
+            "unrouted",
+            "Messages published to a lab exchange that no binding matched, by where they went",
+            metrics.unrouted.clone(),
         );
         registry.register(
             "last_connect_timestamp_seconds",

@@ -9,7 +9,7 @@
 use amqprs::channel::{
     BasicAckArguments, BasicPublishArguments, BasicRejectArguments, ConsumerMessage,
 };
-use amqprs::{BasicProperties, FieldValue, ShortStr};
+use amqprs::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 use super::death::DeathHistory;
 use super::names::QueueName;
@@ -103,6 +103,11 @@ impl Delivery {
     /// The body as published.
     pub fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// The application headers, if the message carries any (what a headers exchange routed on).
+    pub fn headers(&self) -> Option<&FieldTable> {
+        self.properties.headers()
     }
 
     /// Quorum queues count failed deliveries in the `x-delivery-count` header: how close the

@@ -9,7 +9,9 @@
 //!   [`state`] (where the connection stands), [`signals`] (how its end is noticed),
 //!   [`classify`] (broker refusals and amqprs quirks), [`backoff`], [`probe`].
 //! - The broker objects: [`topology`] (declared as data on every connect), [`work_queue`] (the
-//!   work queue's shape), [`routing`] (exchange types and binding patterns).
+//!   work queue's shape), [`routing`] (exchange types and binding patterns), [`headers`] (what
+//!   a headers exchange matches on), [`alternate`] (where unroutable messages go, and how a
+//!   publisher learns they went there).
 //! - Publishing: [`publish_gate`] (the one way onto a channel), [`confirms`] (tag book-keeping),
 //!   [`publisher`] (confirmed and fire-and-forget publishing), [`burst`] (many at once),
 //!   [`stall`] (a broker that stopped confirming).
@@ -17,6 +19,7 @@
 //!   [`stream`] (stream offsets and retention).
 //! - Retrying: [`retry`] (the delay queues of a work queue), [`death`] (the `x-death` history).
 
+pub mod alternate;
 pub mod backoff;
 pub mod burst;
 pub mod classify;
@@ -26,6 +29,7 @@ pub mod consumer;
 pub mod death;
 pub mod delivery;
 pub mod endpoints;
+pub mod headers;
 pub mod manager;
 pub mod names;
 pub mod options;
@@ -45,11 +49,13 @@ pub mod topology;
 pub mod waiting;
 pub mod work_queue;
 
+pub use alternate::{AlternateExchange, Taken, UnroutedTap};
 pub use burst::{publish_burst, BurstItem, BurstReport, BURST_WINDOW};
 pub use consumer::{consume_across_sessions, consume_across_sessions_with, ConsumerEvent};
 pub use death::{Death, DeathHistory};
 pub use delivery::{Delivery, MessageCopy, SettleError};
 pub use endpoints::Endpoints;
+pub use headers::{HeaderMatch, Headers, MatchMode};
 pub use manager::{ChannelSetup, ConnectionManager, ManagerConfig};
 pub use names::{
     ConsumerTag, ExchangeName, InstanceName, NameError, QueueName, RoutingKey, UserName, Vhost,

@@ -163,6 +163,12 @@ impl QueueName {
         Self(name)
     }
 
+    /// `<prefix>.<uuid>`: a private queue no other process will ever name (the prefix is a
+    /// short constant, so it always fits).
+    pub fn unique(prefix: &'static str) -> Self {
+        Self(format!("{prefix}.{}", uuid::Uuid::new_v4()))
+    }
+
     /// `<queue><suffix>` (a dead-letter queue named after its work queue), checked like any name.
     pub fn with_suffix(&self, suffix: &str) -> Result<Self, NameError> {
         Self::parse(format!("{}{suffix}", self.0))

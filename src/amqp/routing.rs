@@ -2,6 +2,7 @@
 //! broker: a malformed topic pattern is accepted by RabbitMQ but silently matches nothing a user
 //! meant. (The length limit every key shares is [`RoutingKey`]'s.)
 
+use super::alternate::AlternateExchange;
 use super::names::{ExchangeName, RoutingKey};
 use super::topology::ExchangeSpec;
 
@@ -14,6 +15,8 @@ pub enum ExchangeKind {
     Direct,
     /// Copies every message to every bound queue; keys are ignored.
     Fanout,
+    /// Routes by the message's headers (`x-match` all or any); keys are ignored.
+    Headers,
 }
 
 impl ExchangeKind {
@@ -23,21 +26,28 @@ impl ExchangeKind {
             ExchangeKind::Topic => "topic",
             ExchangeKind::Direct => "direct",
             ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Headers => "headers",
         }
     }
 
-    /// Parses `topic`, `direct` or `fanout`.
+    /// Whether the routing key plays no part (fanout and headers).
+    pub fn ignores_key(self) -> bool {
+        matches!(self, ExchangeKind::Fanout | ExchangeKind::Headers)
+    }
+
+    /// Parses `topic`, `direct`, `fanout` or `headers`.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "topic" => Some(ExchangeKind::Topic),
             "direct" => Some(ExchangeKind::Direct),
             "fanout" => Some(ExchangeKind::Fanout),
+            "headers" => Some(ExchangeKind::Headers),
             _ => None,
         }
     }
 }
 
-/// The three exchanges of the pub/sub lessons, by type; publishers declare all three.
+/// The four exchanges of the pub/sub lessons, by type; publishers declare all four.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabExchanges {
     /// Routes by pattern (`--topic-exchange`; `"exchange":"topic"` in POST /publish).
@@ -46,6 +56,11 @@ pub struct LabExchanges {
     pub direct: ExchangeName,
     /// Copies every message to every bound queue (`--fanout-exchange`).
     pub fanout: ExchangeName,
+    /// Routes by headers (`--headers-exchange`; `"exchange":"headers"` in POST /publish).
+    pub headers: ExchangeName,
+    /// Where messages no binding matched go (`--alternate-exchange`); `None`: they are dropped,
+    /// and the four are declared exactly as before the option existed.
+    pub alternate: Option<AlternateExchange>,
 }
 
 impl LabExchanges {
@@ -55,28 +70,40 @@ impl LabExchanges {
             ExchangeKind::Topic => &self.topic,
             ExchangeKind::Direct => &self.direct,
             ExchangeKind::Fanout => &self.fanout,
+            ExchangeKind::Headers => &self.headers,
         }
     }
 
-    /// Durable declarations of all three.
+    /// Durable declarations of all four, each with the alternate exchange if there is one (the
+    /// alternate exchange itself is declared by [`AlternateExchange::add_to`]).
     pub fn specs(&self) -> Vec<ExchangeSpec> {
         [
             ExchangeKind::Topic,
             ExchangeKind::Direct,
             ExchangeKind::Fanout,
+            ExchangeKind::Headers,
         ]
         .into_iter()
-        .map(|kind| ExchangeSpec::durable(self.name_of(kind).clone(), kind))
+        .map(|kind| {
+            ExchangeSpec::durable(self.name_of(kind).clone(), kind)
+                .with_alternate(self.alternate.as_ref())
+        })
         .collect()
     }
 
-    /// Added to the broker's refusal when one of them exists with another type.
+    /// Added to the broker's refusal when one of them exists with another type (or another
+    /// alternate exchange).
     pub fn mismatch_hint(&self) -> String {
         format!(
-            "An exchange keeps its type for good; this role declares {:?} as topic, {:?} as \
-             direct and {:?} as fanout: use other names (--topic-exchange, --direct-exchange, \
-             --fanout-exchange)",
-            self.topic, self.direct, self.fanout
+            "An exchange keeps its type and arguments for good; this role declares {:?} as \
+             topic, {:?} as direct, {:?} as fanout and {:?} as headers, {}: use other names \
+             (--topic-exchange, --direct-exchange, --fanout-exchange, --headers-exchange) or \
+             the same --alternate-exchange / ALTERNATE_EXCHANGE as every other declarer",
+            self.topic.as_str(),
+            self.direct.as_str(),
+            self.fanout.as_str(),
+            self.headers.as_str(),
+            AlternateExchange::describe(self.alternate.as_ref())
         )
     }
 }
@@ -92,7 +119,7 @@ pub fn binding_pattern(kind: ExchangeKind, pattern: &str) -> Result<RoutingKey, 
 
 fn check_pattern(kind: ExchangeKind, pattern: &str) -> Result<(), String> {
     match kind {
-        ExchangeKind::Fanout => Ok(()),
+        ExchangeKind::Fanout | ExchangeKind::Headers => Ok(()),
         ExchangeKind::Direct => {
             if pattern.contains(['*', '#']) {
                 Err(format!(
@@ -168,6 +195,7 @@ mod tests {
     #[test]
     fn exchange_kinds_parse_by_their_broker_names() {
         assert_eq!(ExchangeKind::parse("fanout"), Some(ExchangeKind::Fanout));
-        assert_eq!(ExchangeKind::parse("headers"), None);
+        assert_eq!(ExchangeKind::parse("headers"), Some(ExchangeKind::Headers));
+        assert_eq!(ExchangeKind::parse("match"), None);
     }
 }

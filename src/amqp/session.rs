@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use amqprs::channel::{
-    BasicCancelArguments, BasicConsumeArguments, Channel, ConsumerMessage, QueueDeclareArguments,
-    QueueDeleteArguments,
+    BasicCancelArguments, BasicConsumeArguments, BasicGetArguments, Channel, ConsumerMessage,
+    QueueDeclareArguments, QueueDeleteArguments,
 };
 use amqprs::FieldTable;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -98,6 +98,30 @@ impl Session {
             .queue_delete(QueueDeleteArguments::new(queue.as_str()))
             .await
             .map(drop)
+    }
+
+    /// Takes every message off `queue` (no ack: they are gone) and returns their `message_id`s:
+    /// how a publisher reads its private tap on the alternate exchange. Synchronous requests on
+    /// the channel; callers take turns (a `basic.get` answer has one slot per channel).
+    pub async fn take_message_ids(
+        &self,
+        queue: &QueueName,
+    ) -> Result<Vec<String>, amqprs::error::Error> {
+        let mut ids = Vec::new();
+        let get = || BasicGetArguments::new(queue.as_str()).no_ack(true).finish();
+        while let Some((_, properties, _)) = self.channel.basic_get(get()).await? {
+            ids.push(properties.message_id().cloned().unwrap_or_default());
+        }
+        Ok(ids)
+    }
+
+    /// Whether `queue` exists (a passive declare). A missing queue makes the broker close the
+    /// channel (404), so a `false` ends this session's usefulness: end it to declare afresh.
+    pub async fn queue_exists(&self, queue: &QueueName) -> bool {
+        let args = QueueDeclareArguments::new(queue.as_str())
+            .passive(true)
+            .finish();
+        self.channel.queue_declare(args).await.is_ok()
     }
 
     /// The gate every publish on the role's channel goes through.

@@ -10,6 +10,7 @@ use amqprs::channel::{
 };
 use amqprs::FieldTable;
 
+use super::alternate::AlternateExchange;
 use super::names::{ExchangeName, QueueName, RoutingKey};
 use super::routing::ExchangeKind;
 
@@ -69,16 +70,28 @@ pub struct ExchangeSpec {
     pub kind: ExchangeKind,
     /// Survives a broker restart; the lab's exchanges do, the console's telemetry does not.
     pub durable: bool,
+    /// Declaration arguments (`alternate-exchange`); like the type, every declarer must agree.
+    pub arguments: FieldTable,
 }
 
 impl ExchangeSpec {
-    /// A durable exchange of `kind`.
+    /// A durable exchange of `kind`, without arguments.
     pub fn durable(name: ExchangeName, kind: ExchangeKind) -> Self {
         Self {
             name,
             kind,
             durable: true,
+            arguments: FieldTable::new(),
         }
+    }
+
+    /// The same exchange handing what no binding matches to `alternate` (unchanged for `None`,
+    /// so exchanges declared before the option existed stay equivalent).
+    pub fn with_alternate(mut self, alternate: Option<&AlternateExchange>) -> Self {
+        if let Some(alternate) = alternate {
+            self.arguments = alternate.argument();
+        }
+        self
     }
 }
 
@@ -99,8 +112,11 @@ pub struct BindingSpec {
     pub queue: BoundQueue,
     /// The exchange whose messages are matched against `routing_key`.
     pub exchange: ExchangeName,
-    /// The binding key: a pattern for topic, an exact key for direct, empty (ignored) for fanout.
+    /// The binding key: a pattern for topic, an exact key for direct, empty (ignored) for fanout
+    /// and headers.
     pub routing_key: RoutingKey,
+    /// Binding arguments: a headers binding's `x-match` and headers; empty for the others.
+    pub arguments: FieldTable,
 }
 
 /// Everything one role declares, in order: exchanges, queues, bindings.
@@ -204,6 +220,7 @@ impl Topology {
             let args =
                 ExchangeDeclareArguments::new(exchange.name.as_str(), exchange.kind.as_str())
                     .durable(exchange.durable)
+                    .arguments(exchange.arguments.clone())
                     .finish();
             channel
                 .exchange_declare(args)
@@ -236,22 +253,21 @@ impl Topology {
                 (BoundQueue::LastDeclared, Some(last)) => last.clone(),
                 (BoundQueue::LastDeclared, None) => continue,
             };
-            channel
-                .queue_bind(QueueBindArguments::new(
-                    queue.as_str(),
-                    binding.exchange.as_str(),
-                    binding.routing_key.as_str(),
-                ))
-                .await
-                .map_err(|e| {
-                    (
-                        Declaration::Binding {
-                            queue: queue.clone(),
-                            exchange: binding.exchange.clone(),
-                        },
-                        e,
-                    )
-                })?;
+            let mut args = QueueBindArguments::new(
+                queue.as_str(),
+                binding.exchange.as_str(),
+                binding.routing_key.as_str(),
+            );
+            args.arguments = binding.arguments.clone();
+            channel.queue_bind(args).await.map_err(|e| {
+                (
+                    Declaration::Binding {
+                        queue: queue.clone(),
+                        exchange: binding.exchange.clone(),
+                    },
+                    e,
+                )
+            })?;
         }
         Ok(declared)
     }

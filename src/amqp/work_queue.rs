@@ -167,6 +167,7 @@ impl WorkQueue {
                 queue: BoundQueue::Named(dead_letter.queue.clone()),
                 exchange: dead_letter.exchange.clone(),
                 routing_key: RoutingKey::empty(),
+                arguments: FieldTable::new(),
             });
         }
         if let Some(retry) = &self.retry {

@@ -58,7 +58,8 @@ pub enum Command {
     /// Subscriber: every message of a fanout exchange (the logger-service).
     FanoutSub(subscribers::FanoutSubArgs),
     /// Subscriber: messages whose routing key matches --pattern on a topic (or direct) exchange
-    /// (the error-handler and audit services).
+    /// (the error-handler and audit services), or whose headers match --header on a headers
+    /// exchange.
     TopicSub(subscribers::TopicSubArgs),
     /// Load tool in the spirit of RabbitMQ's PerfTest: producers and consumers over AMQP (or
     /// --http against produce-server), a line per second and a summary.

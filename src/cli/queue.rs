@@ -1,6 +1,6 @@
-//! The work queue's name and shape, and the three pub/sub exchanges: options shared by every
-//! role that declares them, so they are declared identically everywhere (RabbitMQ refuses a
-//! second declaration with other arguments).
+//! The work queue's name and shape, the four pub/sub exchanges and their alternate exchange:
+//! options shared by every role that declares them, so they are declared identically everywhere
+//! (RabbitMQ refuses a second declaration with other arguments).
 
 use anyhow::Context;
 use clap::builder::BoolishValueParser;
@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 
 use super::values;
 use crate::amqp::{
-    DeadLetter, ExchangeName, LabExchanges, QueueName, QueueType, RetryDelays, RetryLadder,
-    WorkQueue,
+    AlternateExchange, DeadLetter, ExchangeName, LabExchanges, QueueName, QueueType, RetryDelays,
+    RetryLadder, WorkQueue,
 };
 
 /// Deliveries a quorum queue allows a message before giving up on it.
@@ -109,7 +109,7 @@ impl QueueArgs {
     }
 }
 
-/// The three exchanges of the pub/sub lessons, declared durable by the roles that publish.
+/// The four exchanges of the pub/sub lessons, declared durable by the roles that publish.
 #[derive(Debug, Args)]
 pub struct ExchangeArgs {
     /// Topic exchange ("exchange":"topic" in POST /publish, --exchange topic in send).
@@ -138,29 +138,87 @@ pub struct ExchangeArgs {
         value_name = "NAME"
     )]
     pub fanout_exchange: ExchangeName,
+
+    /// Headers exchange ("exchange":"headers" in POST /publish, --exchange headers in send).
+    #[arg(
+        long,
+        env = "HEADERS_EXCHANGE",
+        default_value = "logs-headers",
+        value_name = "NAME"
+    )]
+    pub headers_exchange: ExchangeName,
+
+    /// Where the exchanges send what no binding matches.
+    #[command(flatten)]
+    pub alternate: AlternateArgs,
 }
 
 impl ExchangeArgs {
-    /// The three names, which must differ: one name cannot be three types of exchange.
+    /// The four names, which must differ (one name cannot be two types of exchange), and the
+    /// alternate exchange, which must be none of them.
     pub fn into_exchanges(self) -> anyhow::Result<LabExchanges> {
-        let (topic, direct, fanout) = (
-            self.topic_exchange,
-            self.direct_exchange,
-            self.fanout_exchange,
-        );
-        if topic == direct || topic == fanout || direct == fanout {
+        let names = [
+            &self.topic_exchange,
+            &self.direct_exchange,
+            &self.fanout_exchange,
+            &self.headers_exchange,
+        ];
+        let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+        if distinct.len() < names.len() {
             anyhow::bail!(
-                "--topic-exchange, --direct-exchange and --fanout-exchange must be three \
-                 different names (an exchange has one type): got {:?}, {:?}, {:?}",
-                topic.as_str(),
-                direct.as_str(),
-                fanout.as_str()
+                "--topic-exchange, --direct-exchange, --fanout-exchange and --headers-exchange \
+                 must be four different names (an exchange has one type): got {:?}",
+                names.map(ExchangeName::as_str)
             );
         }
+        let alternate = self.alternate.into_alternate()?;
+        if let Some(alternate) = &alternate {
+            if names.contains(&&alternate.exchange) {
+                anyhow::bail!(
+                    "--alternate-exchange / ALTERNATE_EXCHANGE: {:?} is one of the lab's own \
+                     exchanges; name a separate (fanout) exchange",
+                    alternate.exchange.as_str()
+                );
+            }
+        }
         Ok(LabExchanges {
-            topic,
-            direct,
-            fanout,
+            topic: self.topic_exchange,
+            direct: self.direct_exchange,
+            fanout: self.fanout_exchange,
+            headers: self.headers_exchange,
+            alternate,
         })
+    }
+}
+
+/// The alternate exchange: every role that declares the lab's exchanges must give the same one,
+/// or RabbitMQ refuses the second declaration (406 inequivalent arg 'alternate-exchange').
+#[derive(Debug, Args)]
+pub struct AlternateArgs {
+    /// Give the exchanges an alternate exchange (declared fanout, durable, with a durable queue
+    /// bound to it): messages no binding matches land in that queue instead of vanishing. Every
+    /// role declaring an exchange must agree (set it once per deployment, env).
+    #[arg(long, env = "ALTERNATE_EXCHANGE", value_name = "NAME")]
+    pub alternate_exchange: Option<ExchangeName>,
+
+    /// The queue bound to the alternate exchange [default: <alternate-exchange>.unrouted].
+    #[arg(long, env = "UNROUTED_QUEUE", value_name = "NAME")]
+    pub unrouted_queue: Option<QueueName>,
+}
+
+impl AlternateArgs {
+    /// `None` without --alternate-exchange (then --unrouted-queue is a mistake).
+    pub fn into_alternate(self) -> anyhow::Result<Option<AlternateExchange>> {
+        match (self.alternate_exchange, self.unrouted_queue) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => anyhow::bail!(
+                "--unrouted-queue / UNROUTED_QUEUE needs --alternate-exchange / \
+                 ALTERNATE_EXCHANGE (the queue is bound to it)"
+            ),
+            (Some(exchange), queue) => AlternateExchange::new(exchange, queue)
+                .map(Some)
+                .map_err(anyhow::Error::msg)
+                .context("--alternate-exchange / ALTERNATE_EXCHANGE"),
+        }
     }
 }

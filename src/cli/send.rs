@@ -6,7 +6,9 @@ use clap::{Args, ValueEnum};
 
 use super::queue::{ExchangeArgs, QueueArgs};
 use super::values;
-use crate::amqp::{ExchangeKind, InstanceName, RoutingKey};
+use anyhow::Context;
+
+use crate::amqp::{ExchangeKind, Headers, InstanceName, RoutingKey};
 use crate::roles::send::{SendConfig, SendTarget};
 
 /// `send` options.
@@ -26,11 +28,16 @@ pub struct SendArgs {
     )]
     pub exchange: Option<ExchangeKindArg>,
 
-    /// Routing key for --exchange (e.g. logs.error); ignored by fanout.
+    /// Routing key for --exchange (e.g. logs.error); ignored by fanout and headers.
     #[arg(long, value_name = "KEY", requires = "exchange")]
     pub routing_key: Option<RoutingKey>,
 
-    /// The three exchanges' names, for --exchange.
+    /// A message header KEY=VALUE for --exchange (what a headers exchange routes on; string
+    /// values, keys not starting with "x-"); repeat for more.
+    #[arg(long = "header", value_name = "KEY=VALUE", requires = "exchange")]
+    pub headers: Vec<String>,
+
+    /// The four exchanges' names, for --exchange.
     #[command(flatten)]
     pub exchanges: ExchangeArgs,
 
@@ -76,6 +83,8 @@ pub enum ExchangeKindArg {
     Direct,
     /// The fanout exchange (a copy to every bound queue; the key is ignored).
     Fanout,
+    /// The headers exchange (routing by --header; the key is ignored).
+    Headers,
 }
 
 impl ExchangeKindArg {
@@ -84,6 +93,7 @@ impl ExchangeKindArg {
             ExchangeKindArg::Topic => ExchangeKind::Topic,
             ExchangeKindArg::Direct => ExchangeKind::Direct,
             ExchangeKindArg::Fanout => ExchangeKind::Fanout,
+            ExchangeKindArg::Headers => ExchangeKind::Headers,
         }
     }
 }
@@ -97,6 +107,14 @@ impl SendArgs {
                 exchanges: self.exchanges.into_exchanges()?,
                 kind: kind.kind(),
                 routing_key: self.routing_key.unwrap_or_else(RoutingKey::empty),
+                headers: self
+                    .headers
+                    .iter()
+                    .map(|pair| Headers::parse_pair(pair))
+                    .collect::<Result<Vec<_>, String>>()
+                    .and_then(Headers::from_pairs)
+                    .map_err(anyhow::Error::msg)
+                    .context("--header")?,
             },
         };
         Ok(SendConfig {

@@ -151,6 +151,10 @@ fn binding(
         (ExchangeKind::Direct, true) => anyhow::bail!(
             "--pattern / STREAM_PATTERNS: give at least one key for a direct exchange"
         ),
+        // --bind-exchange-type offers no headers: a stream keeps everything of one exchange.
+        (ExchangeKind::Headers, _) => {
+            anyhow::bail!("--bind-exchange-type: a stream cannot bind to a headers exchange")
+        }
         (_, false) => patterns
             .iter()
             .map(|pattern| binding_pattern(kind, pattern))

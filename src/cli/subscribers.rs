@@ -5,9 +5,12 @@ use clap::{Args, ValueEnum};
 
 use super::consume::instance_name;
 use super::listen::HealthArgs;
-use super::queue::QueueTypeArg;
+use super::queue::{AlternateArgs, QueueTypeArg};
 use crate::amqp::routing::binding_pattern;
-use crate::amqp::{ExchangeKind, ExchangeName, InstanceName, QueueName, QueueType, RoutingKey};
+use crate::amqp::{
+    ExchangeKind, ExchangeName, HeaderMatch, Headers, InstanceName, MatchMode, QueueName,
+    QueueType, RoutingKey,
+};
 use crate::roles::body::BodyStyle;
 use crate::roles::fanout_sub::FanoutSubConfig;
 use crate::roles::subscription::Subscriber;
@@ -75,6 +78,10 @@ pub struct FanoutSubArgs {
     )]
     pub exchange: ExchangeName,
 
+    /// The exchange's alternate exchange, as every other declarer of it says.
+    #[command(flatten)]
+    pub alternate: AlternateArgs,
+
     /// The options every subscriber shares.
     #[command(flatten)]
     pub subscriber: SubscriberArgs,
@@ -85,6 +92,7 @@ impl FanoutSubArgs {
     pub fn into_config(self, style: BodyStyle) -> anyhow::Result<FanoutSubConfig> {
         Ok(FanoutSubConfig {
             exchange: self.exchange,
+            alternate: self.alternate.into_alternate()?,
             subscriber: self.subscriber.into_subscriber(style)?,
         })
     }
@@ -95,22 +103,43 @@ impl FanoutSubArgs {
 pub struct TopicSubArgs {
     /// Binding pattern; repeat for more, or comma-separate in PATTERNS. Topic: dot-separated
     /// words, '*' = exactly one word, '#' = zero or more ("*.error", "logs.#"). Direct: exact keys.
+    /// Required, except with --exchange-type headers (which takes --header instead).
     #[arg(
         long = "pattern",
         env = "PATTERNS",
         value_delimiter = ',',
-        required = true,
         value_name = "PATTERN"
     )]
     pub patterns: Vec<String>,
 
-    /// Exchange to subscribe to [default: logs-topic, or logs-direct with --exchange-type direct].
+    /// Exchange to subscribe to [default: logs-topic, logs-direct or logs-headers, by
+    /// --exchange-type].
     #[arg(long, env = "EXCHANGE", value_name = "NAME")]
     pub exchange: Option<ExchangeName>,
 
-    /// Type of the exchange: topic (patterns) or direct (exact keys).
+    /// Type of the exchange: topic (patterns), direct (exact keys) or headers (--header).
     #[arg(long, env = "EXCHANGE_TYPE", value_enum, default_value_t = SubscribeKindArg::Topic)]
     pub exchange_type: SubscribeKindArg,
+
+    /// Headers exchange only: a header the message must carry, KEY=VALUE (string values; keys
+    /// not starting with "x-"; each at most 255 bytes); repeat for more, or comma-separate in
+    /// HEADERS.
+    #[arg(
+        long = "header",
+        env = "HEADERS",
+        value_delimiter = ',',
+        value_name = "KEY=VALUE"
+    )]
+    pub headers: Vec<String>,
+
+    /// Headers exchange only: all (every --header must match) or any (one is enough)
+    /// [default: all].
+    #[arg(long = "match", env = "HEADERS_MATCH", value_enum, value_name = "MODE")]
+    pub match_mode: Option<MatchArg>,
+
+    /// The exchange's alternate exchange, as every other declarer of it says.
+    #[command(flatten)]
+    pub alternate: AlternateArgs,
 
     /// The options every subscriber shares.
     #[command(flatten)]
@@ -124,6 +153,17 @@ pub enum SubscribeKindArg {
     Topic,
     /// Direct exchange: exact routing keys.
     Direct,
+    /// Headers exchange: --header KEY=VALUE with --match all|any, no patterns.
+    Headers,
+}
+
+/// `topic-sub --match` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatchArg {
+    /// Every --header must be on the message.
+    All,
+    /// At least one --header must be on the message.
+    Any,
 }
 
 impl TopicSubArgs {
@@ -133,11 +173,32 @@ impl TopicSubArgs {
         let (kind, default_exchange) = match self.exchange_type {
             SubscribeKindArg::Topic => (ExchangeKind::Topic, "logs-topic"),
             SubscribeKindArg::Direct => (ExchangeKind::Direct, "logs-direct"),
+            SubscribeKindArg::Headers => (ExchangeKind::Headers, "logs-headers"),
         };
         let exchange = match self.exchange {
             Some(exchange) => exchange,
             None => ExchangeName::parse(default_exchange)?,
         };
+        let alternate = self.alternate.into_alternate()?;
+        let subscriber = self.subscriber.into_subscriber(style)?;
+        if kind == ExchangeKind::Headers {
+            let header_match = header_match(self.patterns, self.headers, self.match_mode)?;
+            return Ok(TopicSubConfig {
+                exchange,
+                kind,
+                patterns: vec![RoutingKey::empty()],
+                header_match: Some(header_match),
+                alternate,
+                subscriber,
+            });
+        }
+        if !self.headers.is_empty() || self.match_mode.is_some() {
+            anyhow::bail!(
+                "--header / HEADERS and --match / HEADERS_MATCH need --exchange-type headers \
+                 (a {} exchange routes by the routing key, not by headers)",
+                kind.as_str()
+            );
+        }
         if self.patterns.is_empty() {
             anyhow::bail!("--pattern / PATTERNS: give at least one (e.g. --pattern \"*.error\")");
         }
@@ -152,7 +213,44 @@ impl TopicSubArgs {
             exchange,
             kind,
             patterns,
-            subscriber: self.subscriber.into_subscriber(style)?,
+            header_match: None,
+            alternate,
+            subscriber,
         })
     }
+}
+
+/// A headers subscription's binding: at least one `KEY=VALUE`, no patterns (a headers exchange
+/// ignores the routing key, so a pattern would silently do nothing).
+fn header_match(
+    patterns: Vec<String>,
+    headers: Vec<String>,
+    mode: Option<MatchArg>,
+) -> anyhow::Result<HeaderMatch> {
+    if !patterns.is_empty() {
+        anyhow::bail!(
+            "--pattern / PATTERNS: a headers exchange ignores routing keys; bind with --header \
+             KEY=VALUE (and --match all|any) instead"
+        );
+    }
+    if headers.is_empty() {
+        anyhow::bail!(
+            "--header / HEADERS: --exchange-type headers needs at least one (e.g. --header \
+             level=error)"
+        );
+    }
+    let pairs = headers
+        .iter()
+        .map(|pair| Headers::parse_pair(pair))
+        .collect::<Result<Vec<_>, String>>()
+        .and_then(Headers::from_pairs)
+        .map_err(anyhow::Error::msg)
+        .context("--header / HEADERS")?;
+    Ok(HeaderMatch {
+        mode: match mode {
+            Some(MatchArg::Any) => MatchMode::Any,
+            Some(MatchArg::All) | None => MatchMode::All,
+        },
+        headers: pairs,
+    })
 }

@@ -3,14 +3,16 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::subscription::{self, Subscriber};
-use crate::amqp::{AmqpOptions, ExchangeKind, ExchangeName, RoutingKey};
+use super::subscription::{self, Subscriber, Subscription};
+use crate::amqp::{AlternateExchange, AmqpOptions, ExchangeKind, ExchangeName, RoutingKey};
 
 /// Settings of `fanout-sub`, built from its flags.
 #[derive(Debug, Clone)]
 pub struct FanoutSubConfig {
     /// The fanout exchange to bind to (declared durable if missing).
     pub exchange: ExchangeName,
+    /// The exchange's alternate exchange (`--alternate-exchange`), as every declarer says.
+    pub alternate: Option<AlternateExchange>,
     /// Queue, name, prefetch and health settings, shared with `topic-sub`.
     pub subscriber: Subscriber,
 }
@@ -21,12 +23,15 @@ pub async fn run(
     amqp: AmqpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let subscription = config.subscriber.subscribe(
-        "fanout-sub",
-        config.exchange,
-        ExchangeKind::Fanout,
-        // A fanout exchange ignores the key; one binding is enough.
-        vec![RoutingKey::empty()],
-    );
+    let subscription = Subscription {
+        alternate: config.alternate,
+        ..config.subscriber.subscribe(
+            "fanout-sub",
+            config.exchange,
+            ExchangeKind::Fanout,
+            // A fanout exchange ignores the key; one binding is enough.
+            vec![RoutingKey::empty()],
+        )
+    };
     subscription::run(subscription, amqp, shutdown).await
 }

@@ -32,7 +32,7 @@ pub mod topic_sub;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::{AmqpOptions, QueueName, RoutingKey};
+use crate::amqp::{AlternateExchange, AmqpOptions, QueueName, RoutingKey};
 use crate::http::Listen;
 
 /// The role chosen on the command line, with its settings.
@@ -46,7 +46,8 @@ pub enum Role {
     Send(send::SendConfig),
     /// A subscriber to every message of a fanout exchange.
     FanoutSub(fanout_sub::FanoutSubConfig),
-    /// A subscriber to the keys matching its patterns, on a topic or direct exchange.
+    /// A subscriber to the keys matching its patterns, on a topic or direct exchange (or to the
+    /// headers it binds, on a headers exchange).
     TopicSub(topic_sub::TopicSubConfig),
     /// The load tool.
     Perf(perf::PerfConfig),
@@ -74,6 +75,8 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "queue": c.queue.name.as_str(),
             "queue_shape": c.queue.describe(),
             "exchanges": [c.exchanges.topic.as_str(), c.exchanges.direct.as_str(), c.exchanges.fanout.as_str()],
+            "headers_exchange": c.exchanges.headers.as_str(),
+            "alternate_exchange": alternate(c.exchanges.alternate.as_ref()),
         }),
         Role::Consume(c) => json!({
             "role": "consume",
@@ -99,6 +102,7 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "queue": queue(&c.subscriber.queue),
             "queue_type": c.subscriber.queue_type.as_str(),
             "name": c.subscriber.name.as_str(),
+            "alternate_exchange": alternate(c.alternate.as_ref()),
         }),
         Role::TopicSub(c) => json!({
             "role": "topic-sub",
@@ -106,10 +110,18 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "paths": PROBE_PATHS,
             "exchange": c.exchange.as_str(),
             "exchange_type": c.kind.as_str(),
-            "patterns": c.patterns.iter().map(RoutingKey::as_str).collect::<Vec<_>>(),
+            "patterns": match &c.header_match {
+                Some(_) => Vec::new(),
+                None => c.patterns.iter().map(RoutingKey::as_str).collect::<Vec<_>>(),
+            },
+            "header_match": c.header_match.as_ref().map(|m| json!({
+                "x-match": m.mode.as_str(),
+                "headers": m.headers.iter().collect::<std::collections::BTreeMap<_, _>>(),
+            })),
             "queue": queue(&c.subscriber.queue),
             "queue_type": c.subscriber.queue_type.as_str(),
             "name": c.subscriber.name.as_str(),
+            "alternate_exchange": alternate(c.alternate.as_ref()),
         }),
         Role::Perf(c) => json!({
             "role": "perf",
@@ -154,6 +166,14 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
     description["amqp_url"] = json!(amqp.endpoints.redacted());
     description["amqp_nodes"] = json!(amqp.endpoints.iter().map(|e| e.node()).collect::<Vec<_>>());
     description
+}
+
+/// An alternate exchange for `--check-config`: its name and its queue, or null.
+fn alternate(alternate: Option<&AlternateExchange>) -> serde_json::Value {
+    alternate.map_or(
+        serde_json::Value::Null,
+        |a| json!({"exchange": a.exchange.as_str(), "queue": a.queue.as_str()}),
+    )
 }
 
 /// The paths `produce-server` serves; `/events` only with the console on.

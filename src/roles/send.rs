@@ -12,7 +12,7 @@ use tracing::info;
 
 use crate::amqp::{
     publish_burst, AmqpOptions, BurstItem, ChannelSetup, ConfirmedPublisher, ConnectionManager,
-    Destination, ExchangeKind, InstanceName, LabExchanges, MessageExtras, OutgoingMessage,
+    Destination, ExchangeKind, Headers, InstanceName, LabExchanges, MessageExtras, OutgoingMessage,
     PublishError, RoutingKey, Topology, WorkQueue, BURST_WINDOW,
 };
 use crate::identity;
@@ -27,12 +27,14 @@ pub enum SendTarget {
     /// One of the lab's exchanges, with a routing key; unroutable messages are reported, and are
     /// not a failure (nobody subscribing is something to learn, not an error).
     Exchange {
-        /// All three, declared at start; `kind` picks the one published to.
+        /// All four, declared at start; `kind` picks the one published to.
         exchanges: LabExchanges,
-        /// Which of the three exchanges the messages go to.
+        /// Which of the four exchanges the messages go to.
         kind: ExchangeKind,
-        /// The key every message carries; empty for fanout, which ignores it.
+        /// The key every message carries; empty for fanout and headers, which ignore it.
         routing_key: RoutingKey,
+        /// Headers every message carries (`--header`); a headers exchange routes on them.
+        headers: Headers,
     },
 }
 
@@ -40,11 +42,17 @@ impl SendTarget {
     fn topology(&self) -> Topology {
         match self {
             SendTarget::Queue(queue) => queue.topology(),
-            SendTarget::Exchange { exchanges, .. } => Topology {
-                exchanges: exchanges.specs(),
-                exchange_mismatch_hint: Some(exchanges.mismatch_hint()),
-                ..Topology::default()
-            },
+            SendTarget::Exchange { exchanges, .. } => {
+                let mut topology = Topology {
+                    exchanges: exchanges.specs(),
+                    exchange_mismatch_hint: Some(exchanges.mismatch_hint()),
+                    ..Topology::default()
+                };
+                if let Some(alternate) = &exchanges.alternate {
+                    alternate.add_to(&mut topology);
+                }
+                topology
+            }
         }
     }
 
@@ -56,6 +64,7 @@ impl SendTarget {
                 exchanges,
                 kind,
                 routing_key,
+                ..
             } => Destination::Exchange(exchanges.name_of(*kind).clone(), routing_key.clone()),
         }
     }
@@ -66,8 +75,18 @@ impl SendTarget {
             SendTarget::Queue(queue) => format!("queue {}", queue.name),
             SendTarget::Exchange {
                 exchanges,
+                kind: ExchangeKind::Headers,
+                headers,
+                ..
+            } => format!(
+                "headers exchange {} with headers {headers}",
+                exchanges.name_of(ExchangeKind::Headers)
+            ),
+            SendTarget::Exchange {
+                exchanges,
                 kind,
                 routing_key,
+                ..
             } => format!(
                 "{} exchange {} with key {:?}",
                 kind.as_str(),
@@ -146,6 +165,12 @@ async fn send_all(
         Destination::Queue(_) => None,
     };
     let to_exchange = routing_key.is_some();
+    let headers = match &config.target {
+        SendTarget::Exchange { headers, .. } if !headers.is_empty() => {
+            Some(headers.to_field_table())
+        }
+        _ => None,
+    };
     let burst_id = uuid::Uuid::new_v4().to_string();
     let service = config.service_name.as_str();
     let make = |seq| {
@@ -161,7 +186,10 @@ async fn send_all(
             timestamp: unix_seconds_now(),
             persistent: true,
             content_type: "application/json",
-            extras: MessageExtras::default(),
+            extras: MessageExtras {
+                headers: headers.clone(),
+                ..MessageExtras::default()
+            },
         }
     };
     // Confirms arrive out of order (many in flight); lines are printed in `seq` order.

@@ -150,6 +150,9 @@ pub struct Identity {
     /// A topic or direct subscriber's binding keys; empty for fanout and the other roles.
     #[serde(default)]
     pub patterns: Vec<String>,
+    /// A headers subscriber's binding (`all of {level=error}`): what it has instead of patterns.
+    #[serde(default)]
+    pub header_match: Option<String>,
 }
 
 /// One snapshot as published.
@@ -248,6 +251,7 @@ pub fn exchange_spec(settings: &SnapshotSettings) -> ExchangeSpec {
         name: settings.exchange.clone(),
         kind: ExchangeKind::Fanout,
         durable: false,
+        arguments: amqprs::FieldTable::new(),
     }
 }
 

@@ -14,10 +14,12 @@ use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use amqprs::FieldTable;
+
 use crate::amqp::{
-    consume_across_sessions, AmqpOptions, BindingSpec, BoundQueue, ConsumerEvent, ConsumerTag,
-    Delivery, ExchangeKind, ExchangeName, ExchangeSpec, InstanceName, QueueName, QueueSpec,
-    QueueType, RoutingKey, Session, Topology,
+    consume_across_sessions, AlternateExchange, AmqpOptions, BindingSpec, BoundQueue,
+    ConsumerEvent, ConsumerTag, Delivery, ExchangeKind, ExchangeName, ExchangeSpec, HeaderMatch,
+    Headers, InstanceName, QueueName, QueueSpec, QueueType, RoutingKey, Session, Topology,
 };
 use crate::http::Listen;
 use crate::message::EnvelopeView;
@@ -58,6 +60,8 @@ impl Subscriber {
             exchange,
             kind,
             patterns,
+            header_match: None,
+            alternate: None,
             queue: self.queue,
             queue_type: self.queue_type,
             prefetch: self.prefetch,
@@ -78,8 +82,12 @@ pub struct Subscription {
     pub exchange: ExchangeName,
     /// The exchange's type, which decides how `patterns` are read.
     pub kind: ExchangeKind,
-    /// Binding keys (validated); a fanout subscription has one empty key.
+    /// Binding keys (validated); a fanout or headers subscription has one empty key.
     pub patterns: Vec<RoutingKey>,
+    /// A headers subscription's `x-match` and headers, bound as the binding's arguments.
+    pub header_match: Option<HeaderMatch>,
+    /// The exchange's alternate exchange: declared with it, since every declarer must agree.
+    pub alternate: Option<AlternateExchange>,
     /// A durable queue shared by the service's replicas; `None` for a server-named one.
     pub queue: Option<QueueName>,
     /// The named queue's type (`--queue-type`).
@@ -121,10 +129,15 @@ impl Subscription {
                 },
                 exchange: self.exchange.clone(),
                 routing_key: pattern.clone(),
+                arguments: self
+                    .header_match
+                    .as_ref()
+                    .map_or_else(FieldTable::new, HeaderMatch::binding_arguments),
             })
             .collect();
-        Topology {
-            exchanges: vec![ExchangeSpec::durable(self.exchange.clone(), self.kind)],
+        let mut topology = Topology {
+            exchanges: vec![ExchangeSpec::durable(self.exchange.clone(), self.kind)
+                .with_alternate(self.alternate.as_ref())],
             queues: vec![queue],
             bindings,
             queue_mismatch_hint: self.queue.as_ref().map(|name| {
@@ -136,22 +149,29 @@ impl Subscription {
                 )
             }),
             exchange_mismatch_hint: Some(format!(
-                "An exchange keeps its type for good; this role declares {:?} as {}: subscribe \
-                 to an exchange of that type (--exchange{})",
+                "An exchange keeps its type and arguments for good; this role declares {:?} as \
+                 {} {}: subscribe to an exchange of that type (--exchange{}) with the same \
+                 --alternate-exchange / ALTERNATE_EXCHANGE as every other declarer",
                 self.exchange.as_str(),
                 self.kind.as_str(),
+                AlternateExchange::describe(self.alternate.as_ref()),
                 match self.kind {
                     ExchangeKind::Fanout => "",
                     _ => ", --exchange-type",
                 }
             )),
+        };
+        if let Some(alternate) = &self.alternate {
+            alternate.add_to(&mut topology);
         }
+        topology
     }
 
     /// The patterns as one log field.
     fn pattern_list(&self) -> String {
-        match self.kind {
-            ExchangeKind::Fanout => "(fanout: every message)".to_owned(),
+        match (self.kind, &self.header_match) {
+            (ExchangeKind::Fanout, _) => "(fanout: every message)".to_owned(),
+            (_, Some(header_match)) => format!("(headers: {header_match})"),
             _ => self
                 .patterns
                 .iter()
@@ -226,8 +246,9 @@ fn identity_of(subscription: &Subscription) -> Identity {
         queue: subscription.queue.as_ref().map(QueueName::to_string),
         prefetch: Some(subscription.prefetch),
         exchange: Some(subscription.exchange.to_string()),
+        header_match: subscription.header_match.as_ref().map(ToString::to_string),
         patterns: match subscription.kind {
-            ExchangeKind::Fanout => Vec::new(),
+            ExchangeKind::Fanout | ExchangeKind::Headers => Vec::new(),
             _ => subscription
                 .patterns
                 .iter()
@@ -289,12 +310,14 @@ impl Handler<'_> {
         }
         let message_id = delivery.message_id().to_owned();
         let routing_key = delivery.routing_key().to_owned();
+        let headers = Headers::of_message(delivery.headers());
         let content = delivery.body();
         let envelope = EnvelopeView::parse(content);
         info!(
             subscriber = %self.subscription.name,
             exchange = %delivery.exchange(),
             routing_key = %routing_key,
+            headers = %headers,
             patterns = %self.patterns,
             redelivered,
             message_id = %message_id,
@@ -312,7 +335,11 @@ impl Handler<'_> {
             message_id: message_id.clone(),
             seq: None,
             burst: None,
-            routing_key: Some(routing_key),
+            // A headers exchange ignores the key: the console's matrix shows the headers instead.
+            routing_key: Some(match self.subscription.kind {
+                ExchangeKind::Headers => headers.to_string(),
+                _ => routing_key,
+            }),
             redelivered,
             outcome: Outcome::Acked,
             attempt: None,

@@ -119,7 +119,19 @@ fn hostile_requests() -> Vec<Hostile> {
         ("/publish", json!({"message": "x", "routing_key": 42})),
         (
             "/publish",
-            json!({"message": "x", "routing_key": "a", "exchange": "headers"}),
+            json!({"message": "x", "routing_key": "a", "exchange": "match"}),
+        ),
+        (
+            "/publish",
+            json!({"message": "x", "exchange": "headers", "headers": {"level": 5}}),
+        ),
+        (
+            "/publish",
+            json!({"message": "x", "exchange": "headers", "headers": ["level"]}),
+        ),
+        (
+            "/publish",
+            json!({"message": "x", "exchange": "headers", "headers": {"k".repeat(256): "v"}}),
         ),
         (
             "/publish",
@@ -165,6 +177,8 @@ async fn hostile_requests_get_json_4xx_and_publish_nothing() {
         (&exchanges.topic, "#"),
         (&exchanges.direct, "a"),
         (&exchanges.fanout, ""),
+        // No headers in the binding, x-match all: matches every message.
+        (&exchanges.headers, ""),
     ] {
         let (name, guard) = test_queue("hostile-catch-all");
         broker.depth(&name).await;

@@ -22,7 +22,7 @@ use tracing::info;
 use crate::amqp::{
     AmqpOptions, BindingSpec, BoundQueue, ChannelSetup, ConfirmedPublisher, ConnectionManager,
     InstanceName, LabExchanges, QueueName, QueueSpec, RoutingKey, RpcClient, SnapshotSettings,
-    Topology, WorkQueue,
+    Topology, UnroutedTap, WorkQueue,
 };
 use crate::http::{self, observe, server, Health, Listen, Readiness};
 use crate::identity;
@@ -46,7 +46,7 @@ pub struct ProduceServerConfig {
     pub publish_timeout: Duration,
     /// Largest `count` of a `/send-burst`.
     pub max_burst: u64,
-    /// The topic, direct and fanout exchanges of `/publish`.
+    /// The topic, direct, fanout and headers exchanges of `/publish` (and their alternate).
     pub exchanges: LabExchanges,
     /// Where `/rpc` sends requests (not declared here: the rpc-servers own it, and without one
     /// a request is unroutable, which is how a call learns nobody listens).
@@ -68,10 +68,11 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new("produce-server"));
     let listener = server::bind(config.listen).await?;
     let local = listener.local_addr()?;
+    let tap = config.exchanges.alternate.as_ref().map(UnroutedTap::new);
     let manager = Arc::new(ConnectionManager::start(
         amqp.for_role(
             identity::connection_name("produce-server"),
-            topology(&config, amqp.snapshots.as_ref()),
+            topology(&config, tap.as_ref(), amqp.snapshots.as_ref()),
             ChannelSetup {
                 confirms: true,
                 prefetch: amqp.snapshots.as_ref().map(|_| CONSOLE_PREFETCH),
@@ -102,6 +103,7 @@ pub async fn run(
         rpc: Arc::new(RpcClient::new(&manager, config.service_name.clone())),
         manager: manager.clone(),
         config,
+        tap,
     });
     info!(
         addr = %local,
@@ -163,11 +165,22 @@ pub async fn run(
     }
 }
 
-/// The work queue (with its dead letters), the three exchanges, and for the console the
-/// telemetry exchange with a private queue bound to it (declared last: the binding names the
-/// queue just declared, whatever the broker named it).
-fn topology(config: &ProduceServerConfig, snapshots: Option<&SnapshotSettings>) -> Topology {
+/// The work queue (with its dead letters), the four exchanges (with their alternate exchange,
+/// its queue and this process's tap on it), and for the console the telemetry exchange with a
+/// private queue bound to it (declared last: the binding names the queue just declared,
+/// whatever the broker named it).
+fn topology(
+    config: &ProduceServerConfig,
+    tap: Option<&UnroutedTap>,
+    snapshots: Option<&SnapshotSettings>,
+) -> Topology {
     let mut topology = config.queue.topology();
+    if let Some(alternate) = &config.exchanges.alternate {
+        alternate.add_to(&mut topology);
+    }
+    if let Some(tap) = tap {
+        tap.add_to(&mut topology);
+    }
     topology.exchanges.extend(config.exchanges.specs());
     topology.exchange_mismatch_hint = Some(config.exchanges.mismatch_hint());
     if let Some(settings) = snapshots {
@@ -177,6 +190,7 @@ fn topology(config: &ProduceServerConfig, snapshots: Option<&SnapshotSettings>) 
             queue: BoundQueue::LastDeclared,
             exchange: settings.exchange.clone(),
             routing_key: RoutingKey::empty(),
+            arguments: amqprs::FieldTable::new(),
         });
     }
     topology

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::amqp::{ExchangeKind, RoutingKey};
+use crate::amqp::{ExchangeKind, Headers, RoutingKey};
 use crate::http::ApiError;
 
 /// A `message` field: a string with something in it besides whitespace.
@@ -113,17 +113,21 @@ pub struct PublishRequest {
     pub kind: ExchangeKind,
     pub routing_key: RoutingKey,
     pub text: String,
+    /// Message headers (what a headers exchange routes on); empty: none are sent.
+    pub headers: Headers,
 }
 
-/// `POST /publish {"routing_key":"logs.error","message":"disk full","exchange":"topic"}`.
+/// `POST /publish {"routing_key":"logs.error","message":"disk full","exchange":"topic"}`, or
+/// `{"exchange":"headers","headers":{"level":"error"},"message":"disk full"}`.
 #[derive(Debug, Deserialize)]
 pub struct PublishBody {
     exchange: Option<ExchangeField>,
     routing_key: Option<RoutingKeyField>,
     message: Option<MessageText>,
+    headers: Option<HeadersField>,
 }
 
-/// An `exchange` field: `"topic"`, `"direct"` or `"fanout"`.
+/// An `exchange` field: `"topic"`, `"direct"`, `"fanout"` or `"headers"`.
 #[derive(Debug, Clone, Copy)]
 struct ExchangeField(ExchangeKind);
 
@@ -131,14 +135,45 @@ impl<'de> Deserialize<'de> for ExchangeField {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer).map_err(|e| {
             de::Error::custom(format!(
-                r#"field "exchange" must be "topic", "direct" or "fanout" ({e})"#
+                r#"field "exchange" must be "topic", "direct", "fanout" or "headers" ({e})"#
             ))
         })?;
         ExchangeKind::parse(&name).map(Self).ok_or_else(|| {
             de::Error::custom(format!(
-                r#"unknown exchange {name:?}: use "topic", "direct" or "fanout""#
+                r#"unknown exchange {name:?}: use "topic", "direct", "fanout" or "headers""#
             ))
         })
+    }
+}
+
+/// A `headers` field: an object of string values (`{"level":"error"}`). Only strings: a headers
+/// exchange compares types too, so a number 5 would never match a subscriber's `level=5`.
+#[derive(Debug, Clone)]
+struct HeadersField(Headers);
+
+impl<'de> Deserialize<'de> for HeadersField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object =
+            serde_json::Map::<String, serde_json::Value>::deserialize(deserializer).map_err(
+                |e| {
+                    de::Error::custom(format!(
+                        r#"field "headers" must be an object of strings, e.g. {{"level":"error"}} ({e})"#
+                    ))
+                },
+            )?;
+        let mut pairs = Vec::with_capacity(object.len());
+        for (key, value) in object {
+            let serde_json::Value::String(value) = value else {
+                return Err(de::Error::custom(format!(
+                    r#"field "headers": {key:?} must be a string, not {value}; a headers exchange compares types too, so send "{}" as a string to match a subscriber's --header"#,
+                    value.to_string().trim_matches('"')
+                )));
+            };
+            pairs.push((key, value));
+        }
+        Headers::from_pairs(pairs)
+            .map(Self)
+            .map_err(|e| de::Error::custom(format!(r#"field "headers": {e}"#)))
     }
 }
 
@@ -158,12 +193,12 @@ impl<'de> Deserialize<'de> for RoutingKeyField {
 }
 
 impl PublishBody {
-    /// The exchange defaults to topic; a fanout publish needs no key, the others do.
+    /// The exchange defaults to topic; a fanout or headers publish needs no key, the others do.
     pub fn validate(self) -> Result<PublishRequest, ApiError> {
         let kind = self.exchange.map_or(ExchangeKind::Topic, |e| e.0);
         let routing_key = match (self.routing_key, kind) {
             (Some(key), _) => key.0,
-            (None, ExchangeKind::Fanout) => RoutingKey::empty(),
+            (None, kind) if kind.ignores_key() => RoutingKey::empty(),
             (None, _) => {
                 return Err(ApiError::BadRequest(format!(
                     r#"missing field "routing_key": a {} exchange routes by it (e.g. "logs.error")"#,
@@ -181,6 +216,7 @@ impl PublishBody {
             kind,
             routing_key,
             text,
+            headers: self.headers.map(|h| h.0).unwrap_or_default(),
         })
     }
 }
@@ -233,8 +269,17 @@ mod tests {
                 kind: ExchangeKind::Topic,
                 routing_key: RoutingKey::parse("logs.error").unwrap(),
                 text: "disk full".to_owned(),
+                headers: Headers::default(),
             }
         );
+        let headers =
+            publish(br#"{"exchange":"headers","headers":{"level":"error"},"message":"m"}"#)
+                .unwrap();
+        assert_eq!(
+            (headers.kind, headers.routing_key.as_str()),
+            (ExchangeKind::Headers, "")
+        );
+        assert_eq!(headers.headers.to_string(), "{level=error}");
         let fanout = publish(br#"{"message":"hi","exchange":"fanout"}"#).unwrap();
         assert_eq!(
             (fanout.kind, fanout.routing_key.as_str()),
@@ -243,7 +288,12 @@ mod tests {
         let long_key = format!(r#"{{"routing_key":"{}","message":"x"}}"#, "k".repeat(256));
         for bad in [
             &br#"{"message":"no key"}"#[..],
-            br#"{"routing_key":"a","message":"x","exchange":"headers"}"#,
+            br#"{"routing_key":"a","message":"x","exchange":"match"}"#,
+            br#"{"exchange":"headers","message":"x","headers":{"level":5}}"#,
+            br#"{"exchange":"headers","message":"x","headers":{"on":true}}"#,
+            br#"{"exchange":"headers","message":"x","headers":{"x-match":"any"}}"#,
+            br#"{"exchange":"headers","message":"x","headers":{"":"v"}}"#,
+            br#"{"exchange":"headers","message":"x","headers":["level"]}"#,
             br#"{"routing_key":"a","message":"x","exchange":5}"#,
             br#"{"routing_key":7,"message":"x"}"#,
             br#"{"routing_key":"a"}"#,

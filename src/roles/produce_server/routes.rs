@@ -18,11 +18,12 @@ use super::console::{self, Console};
 use super::requests::{PublishBody, SendBurstBody, SendMessageBody};
 use super::ProduceServerConfig;
 use crate::amqp::{
-    publish_burst, ConfirmedPublisher, ConnectionManager, Destination, MessageExtras,
-    OutgoingMessage, PublishError, RpcClient, BURST_WINDOW,
+    publish_burst, ConfirmedPublisher, ConnectionManager, Destination, ExchangeKind, MessageExtras,
+    OutgoingMessage, PublishError, RpcClient, Taken, UnroutedTap, BURST_WINDOW,
 };
 use crate::http::{json_response, ApiError, BodyLimit, JsonBody};
 use crate::message::{rfc3339_now, unix_seconds_now, Envelope};
+use crate::metrics::UnroutedLabels;
 use crate::telemetry::elapsed_ms;
 
 /// Everything a request handler needs; one per process, shared by all connections.
@@ -34,6 +35,9 @@ pub struct App {
     pub rpc: Arc<RpcClient>,
     /// The lab console; `None` with `--telemetry off`.
     pub console: Option<Arc<Console>>,
+    /// Tells `/publish` which confirmed messages the alternate exchange took; `None` without
+    /// `--alternate-exchange`.
+    pub tap: Option<UnroutedTap>,
 }
 
 impl FromRef<Arc<App>> for BodyLimit {
@@ -176,8 +180,9 @@ async fn send_burst(
 }
 
 /// `POST /publish {"routing_key":"logs.error","message":"disk full","exchange":"topic"}` →
-/// publish to one of the three exchanges; 200 once confirmed, with `routed` saying whether any
-/// queue was bound for the key (an unroutable message was still accepted: that is the lesson).
+/// publish to one of the four exchanges; 200 once confirmed, with `routed` saying whether any
+/// binding matched (an unroutable message was still accepted: that is the lesson), and with an
+/// alternate exchange, where the unroutable one went.
 async fn publish(
     State(app): State<Arc<App>>,
     JsonBody(body): JsonBody<PublishBody>,
@@ -189,40 +194,104 @@ async fn publish(
         ..Envelope::new(request.text, app.config.service_name.as_str())
     };
     let destination = Destination::Exchange(exchange.clone(), request.routing_key.clone());
-    let routed = match app
-        .publisher
-        .publish(outgoing(&envelope, destination))
-        .await
-    {
-        Ok(()) => true,
-        Err(PublishError::Unroutable { .. }) => false,
+    let mut message = outgoing(&envelope, destination);
+    if !request.headers.is_empty() {
+        message.extras.headers = Some(request.headers.to_field_table());
+    }
+    // Taken before publishing: if it is still live after the confirm, the message went out on it.
+    let session = app.manager.current();
+    let fate = match app.publisher.publish(message).await {
+        Ok(()) => match (&app.tap, session) {
+            (None, _) => Fate::Routed,
+            (Some(tap), Some(session)) => match tap.took(&session, &envelope.id).await {
+                Some(Taken::Kept) => Fate::Alternate,
+                Some(Taken::No) => Fate::Routed,
+                Some(Taken::QueueGone) => Fate::Dropped,
+                None => Fate::Unknown,
+            },
+            (Some(_), None) => Fate::Unknown,
+        },
+        Err(PublishError::Unroutable { .. }) => Fate::Dropped,
         Err(error) => {
             warn!(message_id = %envelope.id, %error, "message not confirmed");
             return Err(publish_failure(&app, error));
         }
     };
     let routing_key = request.routing_key.as_str();
-    info!(message_id = %envelope.id, %exchange, routing_key, routed, "message published");
-    let message = if routed {
-        format!("Message published to exchange {exchange}")
+    let matched_on = if request.kind == ExchangeKind::Headers {
+        format!("headers {}", request.headers)
     } else {
-        format!(
-            "Message published to exchange {exchange}, but no queue is bound for routing key \
-             {routing_key:?}: nobody received it"
-        )
+        format!("routing key {routing_key:?}")
     };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "success": true,
-            "routed": routed,
-            "message": message,
-            "exchange": exchange.as_str(),
-            "exchange_type": request.kind.as_str(),
-            "routing_key": routing_key,
-            "data": envelope,
-        }),
-    ))
+    let alternate = app.config.exchanges.alternate.as_ref();
+    let unrouted_to = match fate {
+        Fate::Alternate => Some("alternate_exchange"),
+        Fate::Dropped => Some("nowhere"),
+        Fate::Routed | Fate::Unknown => None,
+    };
+    if let Some(to) = unrouted_to {
+        app.manager
+            .metrics()
+            .unrouted
+            .get_or_create(&UnroutedLabels { to: to.to_owned() })
+            .inc();
+    }
+    let routed = match fate {
+        Fate::Routed => Some(true),
+        Fate::Alternate | Fate::Dropped => Some(false),
+        Fate::Unknown => None,
+    };
+    info!(message_id = %envelope.id, %exchange, routing_key, headers = %request.headers, routed, unrouted_to, "message published");
+    let text = match (fate, alternate) {
+        (Fate::Routed, _) => format!("Message published to exchange {exchange}"),
+        (Fate::Alternate, Some(alternate)) => format!(
+            "Message published to exchange {exchange}, but no binding matched {matched_on}: \
+             the alternate exchange {} took it into queue {}",
+            alternate.exchange, alternate.queue
+        ),
+        (Fate::Dropped, _) | (Fate::Alternate, None) => format!(
+            "Message published to exchange {exchange}, but no queue is bound for {matched_on}: \
+             nobody received it"
+        ),
+        (Fate::Unknown, _) => format!(
+            "Message published to exchange {exchange} and confirmed; whether a binding matched \
+             is unknown (the connection ended before the alternate exchange could be checked)"
+        ),
+    };
+    let mut answer = json!({
+        "success": true,
+        "routed": routed,
+        "message": text,
+        "exchange": exchange.as_str(),
+        "exchange_type": request.kind.as_str(),
+        "routing_key": routing_key,
+        "data": envelope,
+    });
+    if !request.headers.is_empty() {
+        answer["headers"] = json!(request
+            .headers
+            .iter()
+            .collect::<std::collections::BTreeMap<_, _>>());
+    }
+    if let (Fate::Alternate, Some(alternate)) = (fate, alternate) {
+        answer["alternate_exchange"] = json!(alternate.exchange.as_str());
+        answer["unrouted_queue"] = json!(alternate.queue.as_str());
+    }
+    Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// Where a confirmed `/publish` message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// A binding of the exchange matched.
+    Routed,
+    /// No binding matched; the alternate exchange took it into its queue.
+    Alternate,
+    /// No binding matched and nothing kept it (returned by the broker, or the alternate
+    /// exchange's queue was gone).
+    Dropped,
+    /// Confirmed, but the alternate exchange could not be checked (the connection ended).
+    Unknown,
 }
 
 /// The persistent message carrying `envelope` to `destination`.

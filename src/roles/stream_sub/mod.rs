@@ -88,6 +88,7 @@ impl StreamSubConfig {
                         queue: BoundQueue::Named(self.stream.clone()),
                         exchange: binding.exchange.clone(),
                         routing_key: pattern.clone(),
+                        arguments: amqprs::FieldTable::new(),
                     })
                     .collect(),
             ),
@@ -127,6 +128,7 @@ impl StreamSubConfig {
                 .filter(|b| b.kind != ExchangeKind::Fanout)
                 .flat_map(|b| b.patterns.iter().map(RoutingKey::to_string))
                 .collect(),
+            ..Identity::default()
         }
     }
 }

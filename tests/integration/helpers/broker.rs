@@ -62,33 +62,41 @@ impl Drop for ExchangeGuard {
     }
 }
 
-/// Fresh names for the three lab exchanges (topic, direct, fanout), deleted at the end of the
-/// test, with the flags that point a publisher at them.
+/// Fresh names for the four lab exchanges (topic, direct, fanout, headers), deleted at the end
+/// of the test, with the flags that point a publisher at them.
 pub struct TestExchanges {
     pub topic: String,
     pub direct: String,
     pub fanout: String,
+    pub headers: String,
     _guard: ExchangeGuard,
 }
 
 impl TestExchanges {
     pub fn new(prefix: &str) -> Self {
         let base = unique(prefix);
-        let (topic, direct, fanout) = (
+        let (topic, direct, fanout, headers) = (
             format!("{base}-topic"),
             format!("{base}-direct"),
             format!("{base}-fanout"),
+            format!("{base}-headers"),
         );
-        let guard = ExchangeGuard(vec![topic.clone(), direct.clone(), fanout.clone()]);
+        let guard = ExchangeGuard(vec![
+            topic.clone(),
+            direct.clone(),
+            fanout.clone(),
+            headers.clone(),
+        ]);
         Self {
             topic,
             direct,
             fanout,
+            headers,
             _guard: guard,
         }
     }
 
-    /// `--topic-exchange … --direct-exchange … --fanout-exchange …`.
+    /// `--topic-exchange … --direct-exchange … --fanout-exchange … --headers-exchange …`.
     pub fn flags(&self) -> Vec<&str> {
         vec![
             "--topic-exchange",
@@ -97,7 +105,36 @@ impl TestExchanges {
             &self.direct,
             "--fanout-exchange",
             &self.fanout,
+            "--headers-exchange",
+            &self.headers,
         ]
+    }
+}
+
+/// A fresh alternate exchange and its `<name>.unrouted` queue, both deleted at the end of the
+/// test.
+pub struct TestAlternate {
+    pub exchange: String,
+    pub queue: String,
+    _exchange_guard: ExchangeGuard,
+    _queue_guard: QueueGuard,
+}
+
+impl TestAlternate {
+    pub fn new(prefix: &str) -> Self {
+        let exchange = unique(prefix);
+        let queue = format!("{exchange}.unrouted");
+        Self {
+            _exchange_guard: ExchangeGuard(vec![exchange.clone()]),
+            _queue_guard: QueueGuard(queue.clone()),
+            exchange,
+            queue,
+        }
+    }
+
+    /// `--alternate-exchange NAME`.
+    pub fn flags(&self) -> Vec<&str> {
+        vec!["--alternate-exchange", &self.exchange]
     }
 }
 

@@ -119,15 +119,21 @@ pub(super) fn cases(o: &Opt, value: &str, want: Want) -> Vec<Case> {
     // What the role needs to start; a role that must fail but starts stays off broker and ports.
     #[rustfmt::skip]
     let needs = [
-        (role == "topic-sub" && flag != "--pattern", "--pattern=#"),
+        (role == "topic-sub" && flag != "--pattern" && flag != "--header", "--pattern=#"),
+        (role == "topic-sub" && flag == "--header", "--exchange-type=headers"),
+        (role == "send" && flag == "--header", "--exchange=headers"),
+        (flag == "--unrouted-queue", "--alternate-exchange=lab.ae"),
+        (flag == "--alternate-exchange", "--unrouted-queue=unrouted"),
         (flag == "--routing-key", "--exchange=topic"),
+        (role == "stream-sub" && flag != "--stream", "--stream=hostile-stream"),
+        (role == "stream-sub" && flag == "--pattern", "--bind-exchange=lab.topic"),
         (flag == "--delivery-limit", "--queue-type=quorum"),
         (flag == "--retry-delays", "--dead-letter"),
         (!fails, "--check-config"),
         (fails && flag != "--amqp-url", DEAD_BROKER),
         (fails && flag != "--port" && role == "produce-server", "--port=0"),
         (fails && flag != "--bind" && role == "produce-server", "--bind=127.0.0.1"),
-        (fails && flag != "--health-port" && (role == "consume" || role.ends_with("-sub")), "--health-port=0"),
+        (fails && flag != "--health-port" && (role == "consume" || role == "rpc-server" || role.ends_with("-sub")), "--health-port=0"),
     ];
     let mut args = vec![role.to_owned()];
     args.extend(needs.iter().filter(|n| n.0).map(|n| n.1.to_owned()));

@@ -25,15 +25,18 @@ use runner::check;
 static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(8));
 const DEAD_BROKER: &str = "--amqp-url=amqp://guest:guest@127.0.0.1:1/%2f";
 #[rustfmt::skip]
-const ROLES: [&str; 6] = ["produce-server", "consume", "send", "fanout-sub", "topic-sub", "perf"];
+const ROLES: [&str; 9] = ["produce-server", "consume", "send", "fanout-sub", "topic-sub", "perf",
+    "stream-sub", "rpc-server", "call"];
 #[rustfmt::skip]
 const GLOBALS: [&str; 9] = ["--amqp-url", "--amqp-user", "--amqp-password", "--log-format",
     "--reconnect-min", "--reconnect-max", "--telemetry", "--telemetry-exchange", "--heartbeat"];
 /// Options whose value is, or becomes part of, an AMQP short string (group A).
 #[rustfmt::skip]
-const SHORT_STRINGS: [&str; 12] = ["--queue", "--dead-letter-queue", "--exchange",
+const SHORT_STRINGS: [&str; 18] = ["--queue", "--dead-letter-queue", "--exchange",
     "--topic-exchange", "--direct-exchange", "--fanout-exchange", "--telemetry-exchange",
-    "--routing-key", "--pattern", "--name", "--service-name", "--amqp-user"];
+    "--routing-key", "--pattern", "--name", "--service-name", "--amqp-user",
+    "--headers-exchange", "--alternate-exchange", "--unrouted-queue", "--rpc-queue", "--stream",
+    "--bind-exchange"];
 
 /// What a run must do. A usage error must also say the first words and never the second.
 #[derive(Clone, Copy, PartialEq)]
@@ -57,6 +60,15 @@ const BOUNDS: &[(&str, &str, Bounds)] = &[
     ("", "--heartbeat", Bounds(&["2s", "65535s"], &["1s", "65536s", "25h", "100000000y"], USAGE)),
     ("", "--telemetry", Bounds(&["off", "100ms", "24h"], &["99ms", "25h", "100000000y"], USAGE)),
     ("", "--publish-timeout", Bounds(&["24h"], &["0s", "25h", "100000000y"], USAGE)),
+    ("rpc-server", "--prefetch", Bounds(&["1", "65535"], &["0", "65536"], USAGE)),
+    ("stream-sub", "--prefetch", Bounds(&["1", "65535"], &["0", "65536"], USAGE)),
+    ("call", "--concurrency", Bounds(&["1", "10000"], &["0", "10001"], USAGE)),
+    ("call", "--timeout", Bounds(&["1ms", "5m"], &["0s", "301s", "100000000y"], USAGE)),
+    ("call", "--count", Bounds(&[U64_MAX], &["0"], Want::Usage(&["at least 1"], &[U64_MAX]))),
+    ("stream-sub", "--offset", Bounds(&["first", "next", "0", "10m", "100000000y",
+        "2026-01-01T00:00:00Z"], &["-1", "bogus", "9999999999999999999"], USAGE)),
+    ("stream-sub", "--max-age", Bounds(&["7D", "1h"], &["0s", "7X"], USAGE)),
+    ("stream-sub", "--max-length-bytes", Bounds(&["1", "1GB"], &["0", "99999999TB", "-1"], USAGE)),
     ("", "--prefetch", U16), ("", "--port", U16), ("", "--health-port", U16),
     ("send", "--count", Bounds(&[U64_MAX], &["0"], Want::Usage(&["at least 1"], &[U64_MAX]))),
     ("perf", "--count", AT_LEAST_1),
@@ -71,6 +83,8 @@ const BOUNDS: &[(&str, &str, Bounds)] = &[
     ("", "--fail-rate", Bounds(&["0", "1"], &["1.5", "-0.1", "NaN"], USAGE)),
     ("", "--retry-delays", Bounds(&["1ms", "24h", "1s,2s,3s,4s,5s,6s,7s,8s,9s,10s"],
         &["0s", "25h", "1s,,2s", "1s,2s,3s,4s,5s,6s,7s,8s,9s,10s,11s"], USAGE)),
+    ("", "--header", Bounds(&["level=error", "empty=", "expr=a=b"],
+        &["level", "=error", "x-match=all"], USAGE)),
 ];
 
 /// An option of one role as `--help` shows it (`value: None`: a switch with an env var).

@@ -3,9 +3,11 @@
 //! start-up errors. Each test on exchanges of its own.
 //!
 //! - [`routing`]: who gets which message, over every exchange type and through `/publish`;
-//! - [`failures`]: a cut connection, and the start-up errors of subscribers.
+//! - [`failures`]: a cut connection, and the start-up errors of subscribers;
+//! - [`headers`]: the headers exchange's truth table, and the alternate exchange.
 
 mod failures;
+mod headers;
 mod routing;
 
 use std::time::Duration;

@@ -253,6 +253,7 @@ fn render_instance(key: &str, instance: &Instance, now: Instant) -> Value {
         "prefetch": s.identity.prefetch,
         "exchange": s.identity.exchange,
         "patterns": s.identity.patterns,
+        "header_match": s.identity.header_match,
         "connection": s.connection,
         "node": s.node,
         "counters": s.counters,
