@@ -388,3 +388,44 @@ async fn every_role_declares_the_same_ladder_and_a_mismatch_is_exit_2() {
     assert_eq!(output.trim().lines().count(), 1, "{output}");
     assert!(output.contains("--dead-letter"), "{output}");
 }
+
+#[tokio::test]
+async fn a_body_the_worker_cannot_read_climbs_the_ladder_and_an_envelope_is_acked() {
+    let queues = RetryQueues::new("retry-poison", &["100ms"]);
+    let shape = ["--dead-letter", "--retry-delays", "100ms"];
+    let url = amqp_url();
+    let consumer = Consumer::start(&url, &queues.name, &shape).await;
+    let broker = Broker::connect().await;
+    broker
+        .publish_raw(&queues.name, b"\xff not json".to_vec(), "poison-1")
+        .await;
+    send(&queues.name, 1, &shape).await;
+    let dead = eventually(
+        Duration::from_secs(10),
+        "the poison message dead-lettered",
+        || async {
+            let dead = drain_dead_letters(&broker, &queues.dead_letter_queue).await;
+            (!dead.is_empty()).then_some(dead)
+        },
+    )
+    .await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, "poison-1");
+    let retried = by_id(
+        &consumer,
+        "processing failed (simulated): retrying after a delay",
+    );
+    assert_eq!(retried["poison-1"].len(), 1);
+    assert!(
+        retried["poison-1"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
+        "{:?}",
+        retried["poison-1"]
+    );
+    // The envelope sent beside it was read and acked on its first attempt.
+    let acked = by_id(&consumer, "acked");
+    assert_eq!(acked.len(), 1, "{acked:?}");
+    assert!(!acked.contains_key("poison-1"));
+}

@@ -48,7 +48,7 @@ impl Worker {
         let config = &self.config;
         let started = Instant::now();
         let ladder = config.queue.retry.as_ref();
-        let message = Incoming::read(&delivery, &config.behaviour, ladder, self.style);
+        let mut message = Incoming::read(&delivery, &config.behaviour, ladder, self.style);
         let received = self.tally.received(message.redelivered);
         self.metrics.delivered.inc();
         if message.redelivered {
@@ -83,6 +83,16 @@ impl Worker {
             std::process::exit(CRASH_EXIT_CODE);
         }
 
+        // With a retry ladder a body that is not a JSON object is a poison message: the worker
+        // cannot read it, so it climbs the ladder to the dead-letter queue like any failure.
+        // Without one any body is logged and acked, as the Node consumer did.
+        message.failure = if config.behaviour.fails() {
+            Some("simulated (--fail-rate)")
+        } else if ladder.is_some() && !message.is_envelope {
+            Some("the body is not a JSON object: the worker cannot read it")
+        } else {
+            None
+        };
         let outcome = self.simulate_work(message.work, delivery.session()).await;
         match outcome {
             WorkOutcome::SessionLost => {
@@ -96,7 +106,7 @@ impl Worker {
                     warn!(%error, message_id = %message.message_id, "could not hand the message back")
                 }
             },
-            WorkOutcome::Done if config.behaviour.fails() => match ladder {
+            WorkOutcome::Done if message.failure.is_some() => match ladder {
                 Some(ladder) => self.retry(delivery, &message, started, ladder).await,
                 None => self.fail(delivery, &message, started).await,
             },
@@ -160,6 +170,7 @@ impl Worker {
             destination = %destination,
             attempt = message.attempt,
             attempts = config.queue.retry.as_ref().map(|l| l.attempts()),
+            reason = message.failure,
             x_death = (!message.deaths.is_empty()).then(|| message.deaths.story()),
             elapsed_ms = elapsed_ms(started),
             "processing failed (simulated): rejected"

@@ -30,6 +30,10 @@ pub struct Incoming {
     pub deaths: DeathHistory,
     /// Which attempt this is, with `--retry-delays` (1 = first delivery); `None` without.
     pub attempt: Option<u32>,
+    /// Whether the body is a JSON object (the lab's envelope, or any other object).
+    pub is_envelope: bool,
+    /// Why handling it failed, once the worker decided it did (logged as `reason`).
+    pub failure: Option<&'static str>,
 }
 
 impl Incoming {
@@ -63,6 +67,8 @@ impl Incoming {
             bytes: content.len(),
             attempt: ladder.map(|ladder| ladder.attempt_of(&deaths)),
             deaths,
+            is_envelope: envelope.is_some(),
+            failure: None,
         }
     }
 }

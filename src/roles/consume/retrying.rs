@@ -82,6 +82,7 @@ impl Worker {
             attempts = ladder.attempts(),
             next_delay = %delay_label(step.delay),
             delay_queue = %step.queue,
+            reason = message.failure,
             x_death = %message.deaths.story(),
             elapsed_ms = elapsed_ms(started),
             "processing failed (simulated): retrying after a delay"
