@@ -334,7 +334,7 @@ def bench_rpc(rows):
     raw_queue = f"bench-rpc-raw-{TAG}"
     server = subprocess.Popen(
         [BIN, "rpc-server", "--queue", queue, "--prefetch", "16", "--health-port", "0",
-         "--amqp-url", URL, "--telemetry", "off"],
+         "--amqp-url", URL],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.5)

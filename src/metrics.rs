@@ -18,7 +18,9 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 mod rpc;
+mod stream;
 pub use rpc::{OutcomeLabels, RpcMetrics};
+pub use stream::{StreamGauges, STREAM_ROLE};
 
 /// `route`/`method`/`status` of an HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -133,18 +135,6 @@ pub struct Metrics {
     pub stream: Option<StreamGauges>,
 }
 
-/// Where a stream reader stands, for `playground_stream_offset` and `playground_stream_lag`.
-#[derive(Debug, Clone, Default)]
-pub struct StreamGauges {
-    /// The offset of the last message handled; -1 before the first.
-    pub offset: Gauge,
-    /// Messages in the stream after the last one handled (see the role for how it is measured).
-    pub lag: Gauge,
-}
-
-/// The role whose registry has the stream series.
-pub const STREAM_ROLE: &str = "stream-sub";
-
 /// The states the `playground_connection_state` gauge can show.
 pub const CONNECTION_STATES: [&str; 5] = [
     "connecting",
@@ -198,17 +188,7 @@ impl Metrics {
             registry: Registry::default(),
         };
         if let Some(stream) = &metrics.stream {
-            stream.offset.set(-1);
-            registry.register(
-                "stream_offset",
-                "Offset of the last stream message handled (-1 before the first)",
-                stream.offset.clone(),
-            );
-            registry.register(
-                "stream_lag",
-                "Messages in the stream after the last one handled",
-                stream.lag.clone(),
-            );
+            stream.register(&mut registry);
         }
         registry.register(
             "messages_published",

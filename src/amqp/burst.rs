@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
-use super::publisher::{ConfirmedPublisher, OutgoingMessage, PublishError};
+use super::outgoing::OutgoingMessage;
+use super::publisher::{ConfirmedPublisher, PublishError};
 
 /// How many publishes a burst keeps waiting for their confirm at once.
 pub const BURST_WINDOW: usize = 256;

@@ -12,7 +12,8 @@
 //!   work queue's shape), [`routing`] (exchange types and binding patterns), [`headers`] (what
 //!   a headers exchange matches on), [`alternate`] (where unroutable messages go, and how a
 //!   publisher learns they went there).
-//! - Publishing: [`publish_gate`] (the one way onto a channel), [`confirms`] (tag book-keeping),
+//! - Publishing: [`outgoing`] (a message and its properties), [`publish_gate`] (the one way onto
+//!   a channel), [`confirms`] (tag book-keeping),
 //!   [`publisher`] (confirmed and fire-and-forget publishing), [`burst`] (many at once),
 //!   [`stall`] (a broker that stopped confirming).
 //! - Consuming: [`consumer`] (the loop across sessions), [`delivery`] (ack and reject),
@@ -33,6 +34,7 @@ pub mod headers;
 pub mod manager;
 pub mod names;
 pub mod options;
+pub mod outgoing;
 pub mod probe;
 pub mod publish_gate;
 pub mod publisher;
@@ -61,13 +63,11 @@ pub use names::{
     ConsumerTag, ExchangeName, InstanceName, NameError, QueueName, RoutingKey, UserName, Vhost,
 };
 pub use options::{AmqpOptions, SnapshotSettings};
-pub use publisher::{
-    publish_fire_and_forget, ConfirmedPublisher, Destination, MessageExtras, OutgoingMessage,
-    PublishError,
-};
+pub use outgoing::{Destination, MessageExtras, OutgoingMessage};
+pub use publisher::{publish_fire_and_forget, ConfirmedPublisher, PublishError};
 pub use retry::{AfterFailure, RetryDelays, RetryLadder, RetryStep, MAX_RETRY_DELAYS};
 pub use routing::{ExchangeKind, LabExchanges};
-pub use rpc::{CallError, RpcClient, RpcReply, RpcRequest, DIRECT_REPLY_TO};
+pub use rpc::{CallError, RpcClient, RpcReply, RpcRequest, CALL_OUTCOMES, DIRECT_REPLY_TO};
 pub use session::Session;
 pub use settings::{AmqpSettings, Secret};
 pub use state::{Cause, ConnectionState, Refusal};

@@ -28,9 +28,8 @@ use tracing::debug;
 
 use super::manager::ConnectionManager;
 use super::names::{InstanceName, QueueName};
-use super::publisher::{
-    ConfirmedPublisher, Destination, MessageExtras, OutgoingMessage, PublishError,
-};
+use super::outgoing::{Destination, MessageExtras, OutgoingMessage};
+use super::publisher::{ConfirmedPublisher, PublishError};
 use super::session::Session;
 use super::waiting::next_live_session;
 use crate::metrics::Metrics;
@@ -97,6 +96,18 @@ pub enum CallError {
     #[error("{0} calls are already waiting for replies; retry later")]
     TooManyPending(usize),
 }
+
+/// Every way a call ends, as metrics label it: `replied`, `timeout`, then the failures (the
+/// names [`CallError::outcome`] gives), so a reader of the metrics can add them up.
+pub const CALL_OUTCOMES: [&str; 7] = [
+    "replied",
+    "timeout",
+    "not_connected",
+    "no_server",
+    "nacked",
+    "connection_lost",
+    "too_many_pending",
+];
 
 impl CallError {
     /// The metrics label of this outcome.
@@ -365,6 +376,23 @@ mod tests {
         assert!(!pending.resolve("a", arrived("late")));
         assert!(second_reply.try_recv().is_err());
         assert_eq!(pending.len(), 1);
+    }
+
+    #[test]
+    fn every_outcome_is_listed_once() {
+        let errors = [
+            CallError::NotConnected,
+            CallError::NoServer { queue: "q".into() },
+            CallError::Nacked,
+            CallError::ConnectionLost,
+            CallError::Timeout(Duration::from_secs(1)),
+            CallError::TooManyPending(1),
+        ];
+        for error in &errors {
+            assert!(CALL_OUTCOMES.contains(&error.outcome()), "{error:?}");
+        }
+        assert_eq!(CALL_OUTCOMES.len(), errors.len() + 1);
+        assert_eq!(&CALL_OUTCOMES[..2], ["replied", "timeout"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -42,13 +43,28 @@ pub struct CallConfig {
     pub quiet: bool,
 }
 
-/// What the calls came to.
-#[derive(Debug, Default)]
+/// What the calls came to. Round trips go into a histogram (1 µs to 5 min, 3 significant
+/// digits): fixed memory however many calls `--count` asks for.
+#[derive(Debug)]
 struct Results {
     replied: AtomicU64,
     error_replies: AtomicU64,
     failed: AtomicU64,
-    round_trips: Mutex<Vec<Duration>>,
+    round_trips: Mutex<Histogram<u64>>,
+}
+
+impl Results {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            replied: AtomicU64::new(0),
+            error_replies: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            round_trips: Mutex::new(
+                Histogram::new_with_bounds(1, 300_000_000, 3)
+                    .context("creating the round-trip histogram")?,
+            ),
+        })
+    }
 }
 
 /// Connects, makes the calls, prints the replies and a summary, closes.
@@ -87,7 +103,7 @@ async fn call_all(
     let client = Arc::new(RpcClient::new(manager, config.name.clone()));
     let stop = CancellationToken::new();
     let router = tokio::spawn(client.route_replies(stop.clone()));
-    let results = Arc::new(Results::default());
+    let results = Arc::new(Results::new()?);
     let next = Arc::new(AtomicU64::new(1));
     let started = Instant::now();
     let mut callers = JoinSet::new();
@@ -143,7 +159,7 @@ async fn call_one(client: &RpcClient, config: &CallConfig, seq: u64, results: &R
                 .round_trips
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(reply.round_trip);
+                .saturating_record(u64::try_from(reply.round_trip.as_micros()).unwrap_or(u64::MAX));
             if !config.quiet {
                 let answer = match &body {
                     Some(ReplyBody {
@@ -172,19 +188,13 @@ async fn call_one(client: &RpcClient, config: &CallConfig, seq: u64, results: &R
 
 /// Prints the summary; fails unless every call was answered.
 fn summarise(config: &CallConfig, results: &Results, elapsed: Duration) -> anyhow::Result<()> {
-    let mut trips = std::mem::take(
-        &mut *results
-            .round_trips
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
-    trips.sort_unstable();
-    let percentile = |p: f64| -> f64 {
-        if trips.is_empty() {
-            return 0.0;
-        }
-        let rank = ((p * trips.len() as f64).ceil() as usize).clamp(1, trips.len());
-        trips[rank - 1].as_secs_f64() * 1000.0
+    let trips = results
+        .round_trips
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let percentile = |p: f64| match trips.is_empty() {
+        true => 0.0,
+        false => trips.value_at_quantile(p) as f64 / 1000.0,
     };
     let replied = results.replied.load(Ordering::Relaxed);
     let error_replies = results.error_replies.load(Ordering::Relaxed);

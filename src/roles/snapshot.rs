@@ -15,7 +15,7 @@ use tracing::debug;
 
 use crate::amqp::{
     publish_fire_and_forget, ConnectionManager, Destination, ExchangeKind, ExchangeSpec,
-    InstanceName, MessageExtras, OutgoingMessage, RoutingKey, SnapshotSettings,
+    InstanceName, MessageExtras, OutgoingMessage, RoutingKey, SnapshotSettings, CALL_OUTCOMES,
 };
 use crate::message::{rfc3339_now, unix_seconds_now};
 use crate::metrics::{Metrics, RejectLabels, RpcMetrics};
@@ -366,17 +366,6 @@ fn counters(m: &Metrics, dead_lettered: u64) -> SnapshotCounters {
         retried: 0,
     }
 }
-
-/// Every way a call ends (see `amqp::CallError::outcome`): replied, timeout, then the failures.
-const CALL_OUTCOMES: [&str; 7] = [
-    "replied",
-    "timeout",
-    "not_connected",
-    "no_server",
-    "nacked",
-    "connection_lost",
-    "too_many_pending",
-];
 
 #[cfg(test)]
 mod tests {

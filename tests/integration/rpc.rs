@@ -11,27 +11,11 @@ use crate::helpers::*;
 
 /// `rpc-server` with its health endpoints on a free port; returns once it serves.
 async fn rpc_server(amqp_url: &str, queue: &str, name: &str, extra: &[&str]) -> Running {
-    let port = free_port().to_string();
-    let mut args = vec![
-        "rpc-server",
-        "--amqp-url",
-        amqp_url,
-        "--queue",
-        queue,
-        "--name",
-        name,
-        "--health-port",
-        &port,
-        "--health-bind",
-        "127.0.0.1",
-    ];
-    args.extend_from_slice(&FAST_RECONNECT);
+    let mut args = vec!["--queue", queue, "--name", name];
     args.extend_from_slice(extra);
-    let process = Running::spawn(&args, &[]);
-    process
-        .wait_log("serving requests", |_| true, Duration::from_secs(10))
-        .await;
-    process
+    start_with_health("rpc-server", amqp_url, &args, "serving requests")
+        .await
+        .0
 }
 
 /// A produce-server whose `/rpc` calls go to `rpc_queue`.

@@ -19,30 +19,11 @@ struct Reader {
 
 impl Reader {
     async fn start(amqp_url: &str, stream: &str, name: &str, extra: &[&str]) -> Self {
-        let port = free_port().to_string();
-        let mut args = vec![
-            "stream-sub",
-            "--stream",
-            stream,
-            "--name",
-            name,
-            "--amqp-url",
-            amqp_url,
-            "--health-port",
-            &port,
-            "--health-bind",
-            "127.0.0.1",
-        ];
-        args.extend_from_slice(&FAST_RECONNECT);
+        let mut args = vec!["--stream", stream, "--name", name];
         args.extend_from_slice(extra);
-        let process = Running::spawn(&args, &[]);
-        process
-            .wait_log("reading stream", |_| true, Duration::from_secs(10))
-            .await;
-        Self {
-            process,
-            health: format!("http://127.0.0.1:{port}"),
-        }
+        let (process, health) =
+            start_with_health("stream-sub", amqp_url, &args, "reading stream").await;
+        Self { process, health }
     }
 
     /// The `x-stream-offset` of every message logged as received, in order.

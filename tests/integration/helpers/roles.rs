@@ -79,7 +79,7 @@ impl ProduceServer {
 
 /// Starts `role ARGS` with fast reconnects and its health endpoints on a free loopback port;
 /// returns once it logged `ready_line`, with the health base URL.
-async fn start_with_health(
+pub async fn start_with_health(
     role: &str,
     amqp_url: &str,
     args: &[&str],
