@@ -45,6 +45,9 @@ pub struct ChannelSetup {
     /// its answer back on this channel, with no reply queue to declare or leak (see
     /// [`rpc`](super::rpc)).
     pub direct_reply: bool,
+    /// Open a [`QueueProbe`](super::queue_probe::QueueProbe) on every connect: the console asks
+    /// the broker how deep the lab's queues are.
+    pub queue_probe: bool,
 }
 
 /// Everything the manager needs; built from the command line before any work starts.
@@ -78,6 +81,9 @@ pub struct ConnectionManager {
     task: Mutex<Option<JoinHandle<()>>>,
     /// The broker's URL (or the cluster's URLs) with passwords hidden, for errors that name it.
     url: String,
+    /// What every connect declares and whether it takes direct replies: the role's shape, as
+    /// the console draws it.
+    shape: (Arc<Topology>, bool),
 }
 
 impl ConnectionManager {
@@ -92,6 +98,10 @@ impl ConnectionManager {
         let close = CancellationToken::new();
         let stall = Arc::new(PublishStall::default());
         let url = config.endpoints.redacted();
+        let shape = (
+            Arc::new(config.topology.clone()),
+            config.channel.direct_reply,
+        );
         let loop_ = Loop {
             config,
             state: state_tx,
@@ -109,7 +119,18 @@ impl ConnectionManager {
             close,
             task: Mutex::new(Some(task)),
             url,
+            shape,
         }
+    }
+
+    /// What this role declares on every connect.
+    pub fn topology(&self) -> &Topology {
+        &self.shape.0
+    }
+
+    /// Whether this role consumes RabbitMQ's direct replies (it makes RPC calls).
+    pub fn takes_direct_replies(&self) -> bool {
+        self.shape.1
     }
 
     /// The broker's URL (or the comma-separated list), passwords hidden.
