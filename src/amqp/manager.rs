@@ -28,6 +28,7 @@ use super::session::Session;
 use super::settings::AmqpSettings;
 use super::stall::PublishStall;
 use super::state::{Cause, ConnectionState, Refusal};
+use super::teardown::{fail_outstanding, shut};
 use super::topology::Topology;
 use crate::metrics::Metrics;
 
@@ -380,43 +381,4 @@ impl Loop {
 
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
-}
-
-fn fail_outstanding(session: &Session) {
-    if let Some(confirms) = session.gate().confirms() {
-        let lost = confirms.outstanding();
-        confirms.fail_all();
-        if lost > 0 {
-            warn!(
-                unconfirmed = lost,
-                "publishes lost their confirm with the connection"
-            );
-        }
-    }
-}
-
-/// Graceful close: channels, then connection. Errors only mean it was already gone.
-async fn shut(live: Live) {
-    let Live {
-        connection,
-        session,
-    } = live;
-    session.end("closed on shutdown");
-    fail_outstanding(&session);
-    let (channel, side) = session.into_channels();
-    // A broker that stopped answering must not hold the exit hostage.
-    let bound = Duration::from_secs(5);
-    for channel in std::iter::once(channel).chain(side) {
-        match tokio::time::timeout(bound, channel.close()).await {
-            Ok(Err(e)) => debug!(error = %e, "channel was already closed"),
-            Err(_) => warn!("channel close not answered within 5s"),
-            Ok(Ok(())) => {}
-        }
-    }
-    match tokio::time::timeout(bound, connection.close()).await {
-        Ok(Err(e)) => debug!(error = %e, "connection was already closed"),
-        Err(_) => warn!("connection close not answered within 5s"),
-        Ok(Ok(())) => {}
-    }
-    info!("closed the RabbitMQ connection");
 }

@@ -49,6 +49,7 @@ pub mod signals;
 pub mod stall;
 pub mod state;
 pub mod stream;
+mod teardown;
 pub mod topology;
 pub mod waiting;
 pub mod work_queue;

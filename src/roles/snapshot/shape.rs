@@ -5,8 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::Identity;
-use crate::amqp::{ConnectionManager, DescribedTopology, QueueName, Session, DIRECT_REPLY_TO};
-use crate::metrics::PublishedTo;
+use crate::amqp::{
+    ConnectionManager, DescribedTopology, QueueName, Session, CALL_OUTCOMES, DIRECT_REPLY_TO,
+};
+use crate::metrics::{PublishedTo, RpcMetrics};
 
 /// The shape one role reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,13 +57,17 @@ impl Shape {
             })
             .into_iter()
             .collect();
-        if manager.takes_direct_replies() {
+        // Every produce-server can make calls; it is drawn as a caller once it made one.
+        let metrics = manager.metrics();
+        if manager.takes_direct_replies()
+            && RpcMetrics::total(&metrics.rpc.calls, &CALL_OUTCOMES) > 0
+        {
             consumes.push(DIRECT_REPLY_TO.to_owned());
         }
         Self {
             declared,
             consumes,
-            published_to: manager.metrics().published_to.totals(),
+            published_to: metrics.published_to.totals(),
         }
     }
 }
