@@ -80,12 +80,14 @@ impl Route<'_> {
                 take(binding_edge("", queue, queue), true, &mut edges);
             }
             Some(exchange) => {
+                // A publisher that reports its own publishes has them counted from its report;
+                // one known only from its messages (or not at all) is counted here.
+                let unreported = self.publisher.is_none_or(|p| p.starts_with("i:app:"));
                 if let Some(publisher) = self.publisher {
-                    let inferred = publisher.starts_with("i:app:");
-                    take(publish_edge(publisher, exchange), inferred, &mut edges);
+                    take(publish_edge(publisher, exchange), unreported, &mut edges);
                 }
                 if exchange.is_empty() {
-                    take(binding_edge("", queue, queue), false, &mut edges);
+                    take(binding_edge("", queue, queue), unreported, &mut edges);
                 } else if let Some(binding) = self.binding(exchange, Some(queue), key) {
                     take(binding, true, &mut edges);
                 }
