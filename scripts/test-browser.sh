@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The lab console in a real headless Chromium: starts a private lab (produce-server, a fast and a
-# slow consumer on one queue, an error-handler topic subscriber), opens the console, sends a burst
-# and a topic message from its forms and checks what the page shows (tests/browser/console.test.mjs).
+# The lab console in a real headless Chromium. First the Topology diagram against fixtures, no
+# broker needed (tests/browser/topology-layout.test.mjs, served by fixture-server.mjs); then a
+# private lab (produce-server, a fast and a slow consumer on one queue, an error-handler topic
+# subscriber): opens the console, sends a burst and a topic message from its forms and checks what
+# the page shows (tests/browser/console.test.mjs).
 # Installs what it needs: Debian's chromium (as root) and playwright-core, pinned, with `npm ci`.
 # Every queue and exchange is named pgbrowser-PID-…, so other users of the broker are never
 # disturbed, and deleted at the end. Screenshots: target/browser/console.png, console-phone.png.
@@ -41,6 +43,12 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 npm_log="${TMPDIR:-/tmp}/test-browser-npm.log"
 npm ci --prefix tests/browser --no-audit --no-fund >"$npm_log" 2>&1 ||
   fail "npm ci in tests/browser failed (log: $npm_log)"
+
+# The diagram's layout on fixtures first: quick, and it fails on the page alone.
+mkdir -p "$screenshots"
+say "topology layout on fixtures (no broker)"
+SCREENSHOT_DIR=$screenshots CHROMIUM=$chromium \
+  timeout "$test_timeout" node --test tests/browser/topology-layout.test.mjs
 
 if [[ ! -x $bin ]]; then
   say "building $bin"
@@ -124,7 +132,6 @@ done
 $ready || fail "produce-server not ready on $url after ${ready_timeout} s; see $log_dir"
 say "lab ready on $url (names $prefix-*); running the browser test"
 
-mkdir -p "$screenshots"
 CONSOLE_URL=$url SCREENSHOT_DIR=$screenshots CHROMIUM=$chromium \
   timeout "$test_timeout" node --test tests/browser/console.test.mjs
 say "screenshots: $screenshots/console.png, $screenshots/console-phone.png"
