@@ -17,8 +17,10 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+mod published_to;
 mod rpc;
 mod stream;
+pub use published_to::{PublishedTo, PublishedToTally, MAX_DESTINATIONS};
 pub use rpc::{OutcomeLabels, RpcMetrics};
 pub use stream::{StreamGauges, STREAM_ROLE};
 
@@ -133,6 +135,8 @@ pub struct Metrics {
     pub retries: Family<AttemptLabels, Counter>,
     /// A stream reader's position and lag; `None` (and not exported) for every other role.
     pub stream: Option<StreamGauges>,
+    /// Confirmed publishes per destination, for the console's diagram (not exported).
+    pub published_to: PublishedToTally,
 }
 
 /// The states the `playground_connection_state` gauge can show.
@@ -185,6 +189,7 @@ impl Metrics {
             rpc: RpcMetrics::new(),
             retries: Family::default(),
             stream: (role == STREAM_ROLE).then(StreamGauges::default),
+            published_to: PublishedToTally::default(),
             registry: Registry::default(),
         };
         if let Some(stream) = &metrics.stream {

@@ -14,6 +14,7 @@ use super::classify::{classify_declare_error, classify_open_error, ConnectError}
 use super::confirms::ConfirmTracker;
 use super::manager::ManagerConfig;
 use super::probe;
+use super::queue_probe::QueueProbe;
 use super::rpc::{DIRECT_REPLY_CONSUMER, DIRECT_REPLY_TO};
 use super::session::{Session, SessionParts};
 use super::settings::AmqpSettings;
@@ -167,6 +168,9 @@ async fn set_up(
                 .unwrap_or_else(|| "connection ended during set-up".to_owned()),
         ));
     }
+    let probe = setup
+        .queue_probe
+        .then(|| QueueProbe::start(connection.clone(), signals.clone()));
     Ok(Session::new(SessionParts {
         generation,
         channel,
@@ -175,6 +179,7 @@ async fn set_up(
         signals: signals.clone(),
         declared,
         replies,
+        probe,
     }))
 }
 

@@ -28,6 +28,7 @@ use super::session::Session;
 use super::settings::AmqpSettings;
 use super::stall::PublishStall;
 use super::state::{Cause, ConnectionState, Refusal};
+use super::teardown::{fail_outstanding, shut};
 use super::topology::Topology;
 use crate::metrics::Metrics;
 
@@ -45,6 +46,9 @@ pub struct ChannelSetup {
     /// its answer back on this channel, with no reply queue to declare or leak (see
     /// [`rpc`](super::rpc)).
     pub direct_reply: bool,
+    /// Open a [`QueueProbe`](super::queue_probe::QueueProbe) on every connect: the console asks
+    /// the broker how deep the lab's queues are.
+    pub queue_probe: bool,
 }
 
 /// Everything the manager needs; built from the command line before any work starts.
@@ -78,6 +82,9 @@ pub struct ConnectionManager {
     task: Mutex<Option<JoinHandle<()>>>,
     /// The broker's URL (or the cluster's URLs) with passwords hidden, for errors that name it.
     url: String,
+    /// What every connect declares and whether it takes direct replies: the role's shape, as
+    /// the console draws it.
+    shape: (Arc<Topology>, bool),
 }
 
 impl ConnectionManager {
@@ -92,6 +99,10 @@ impl ConnectionManager {
         let close = CancellationToken::new();
         let stall = Arc::new(PublishStall::default());
         let url = config.endpoints.redacted();
+        let shape = (
+            Arc::new(config.topology.clone()),
+            config.channel.direct_reply,
+        );
         let loop_ = Loop {
             config,
             state: state_tx,
@@ -109,7 +120,18 @@ impl ConnectionManager {
             close,
             task: Mutex::new(Some(task)),
             url,
+            shape,
         }
+    }
+
+    /// What this role declares on every connect.
+    pub fn topology(&self) -> &Topology {
+        &self.shape.0
+    }
+
+    /// Whether this role consumes RabbitMQ's direct replies (it makes RPC calls).
+    pub fn takes_direct_replies(&self) -> bool {
+        self.shape.1
     }
 
     /// The broker's URL (or the comma-separated list), passwords hidden.
@@ -359,43 +381,4 @@ impl Loop {
 
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
-}
-
-fn fail_outstanding(session: &Session) {
-    if let Some(confirms) = session.gate().confirms() {
-        let lost = confirms.outstanding();
-        confirms.fail_all();
-        if lost > 0 {
-            warn!(
-                unconfirmed = lost,
-                "publishes lost their confirm with the connection"
-            );
-        }
-    }
-}
-
-/// Graceful close: channels, then connection. Errors only mean it was already gone.
-async fn shut(live: Live) {
-    let Live {
-        connection,
-        session,
-    } = live;
-    session.end("closed on shutdown");
-    fail_outstanding(&session);
-    let (channel, side) = session.into_channels();
-    // A broker that stopped answering must not hold the exit hostage.
-    let bound = Duration::from_secs(5);
-    for channel in std::iter::once(channel).chain(side) {
-        match tokio::time::timeout(bound, channel.close()).await {
-            Ok(Err(e)) => debug!(error = %e, "channel was already closed"),
-            Err(_) => warn!("channel close not answered within 5s"),
-            Ok(Ok(())) => {}
-        }
-    }
-    match tokio::time::timeout(bound, connection.close()).await {
-        Ok(Err(e)) => debug!(error = %e, "connection was already closed"),
-        Err(_) => warn!("connection close not answered within 5s"),
-        Ok(Ok(())) => {}
-    }
-    info!("closed the RabbitMQ connection");
 }

@@ -265,6 +265,7 @@ impl PendingConfirm {
     /// Waits for the broker's answer, until the publish timeout that started at `send`.
     pub async fn confirmed(self) -> Result<(), PublishError> {
         let (sent_at, metrics) = (self.sent_at, self.metrics.clone());
+        let destination = (self.exchange.clone(), self.routing_key.clone());
         let result = self.wait().await;
         match &result {
             Ok(()) => metrics.confirmed.inc(),
@@ -280,6 +281,7 @@ impl PendingConfirm {
                 .inc(),
         };
         if matches!(result, Ok(()) | Err(PublishError::Unroutable { .. })) {
+            metrics.published_to.record(&destination.0, &destination.1);
             metrics
                 .confirm_latency
                 .observe(sent_at.elapsed().as_secs_f64());

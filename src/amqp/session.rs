@@ -14,6 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::confirms::ConfirmTracker;
 use super::names::{ConsumerTag, QueueName};
 use super::publish_gate::PublishGate;
+use super::queue_probe::{QueueCounts, QueueProbe};
 use super::signals::SessionSignals;
 use super::topology::DeclaredTopology;
 
@@ -36,6 +37,8 @@ pub struct Session {
     declared: Arc<DeclaredTopology>,
     /// The direct reply-to consumer's deliveries, until the RPC client takes them (once).
     replies: Arc<std::sync::Mutex<Option<UnboundedReceiver<ConsumerMessage>>>>,
+    /// Passive declares on a channel of their own, when the role asked for them (the console).
+    probe: Option<Arc<QueueProbe>>,
 }
 
 /// The parts a session is made of, as the connection set-up produced them.
@@ -47,6 +50,7 @@ pub(super) struct SessionParts {
     pub signals: Arc<SessionSignals>,
     pub declared: DeclaredTopology,
     pub replies: Option<UnboundedReceiver<ConsumerMessage>>,
+    pub probe: Option<QueueProbe>,
 }
 
 impl Session {
@@ -63,6 +67,7 @@ impl Session {
             signals: parts.signals,
             declared: Arc::new(parts.declared),
             replies: Arc::new(std::sync::Mutex::new(parts.replies)),
+            probe: parts.probe.map(Arc::new),
         }
     }
 
@@ -122,6 +127,31 @@ impl Session {
             .passive(true)
             .finish();
         self.channel.queue_declare(args).await.is_ok()
+    }
+
+    /// Asks the broker how deep queues are, on a channel of its own; `None` unless the role set
+    /// [`ChannelSetup::queue_probe`](super::ChannelSetup::queue_probe).
+    pub fn queue_probe(&self) -> Option<&QueueProbe> {
+        self.probe.as_deref()
+    }
+
+    /// The counts of a queue this connection owns (an exclusive one, which nobody else may look
+    /// at), asked on the side channel. `None` without a side channel or an answer; a queue that
+    /// is gone closes the side channel and with it the session, which declares it again.
+    pub async fn own_queue_counts(&self, queue: &QueueName) -> Option<QueueCounts> {
+        let args = QueueDeclareArguments::new(queue.as_str())
+            .passive(true)
+            .finish();
+        let (_, messages, consumers) = self
+            .side_channel
+            .as_ref()?
+            .queue_declare(args)
+            .await
+            .ok()??;
+        Some(QueueCounts {
+            messages,
+            consumers,
+        })
     }
 
     /// The gate every publish on the role's channel goes through.

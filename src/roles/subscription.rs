@@ -26,7 +26,7 @@ use crate::message::EnvelopeView;
 use crate::metrics::Metrics;
 use crate::roles::body::{render_body, BodyStyle};
 use crate::roles::consuming::{ConsumingRole, Plan};
-use crate::roles::snapshot::{Handled, HandledLog, Identity, Outcome};
+use crate::roles::snapshot::{Handled, HandledLog, Identity, Outcome, Trace};
 
 /// The settings every subscriber shares (`--queue`, `--name`, `--prefetch`, health, log style).
 #[derive(Debug, Clone)]
@@ -326,6 +326,7 @@ impl Handler<'_> {
             "received message"
         );
         let produced_at = envelope.as_ref().and_then(EnvelopeView::produced_at);
+        let trace = Trace::of(&delivery, envelope.as_ref());
         if let Err(error) = delivery.ack().await {
             warn!(%error, message_id = %message_id, "not acked");
             return;
@@ -343,6 +344,7 @@ impl Handler<'_> {
             redelivered,
             outcome: Outcome::Acked,
             attempt: None,
+            trace,
         });
         metrics
             .processing_time

@@ -24,4 +24,5 @@ mod retry;
 mod rpc;
 mod start_up;
 mod streams;
+mod topology;
 mod work_queue;

@@ -188,6 +188,7 @@ impl Worker {
             redelivered: message.redelivered,
             outcome,
             attempt: message.attempt,
+            trace: message.trace.clone(),
         });
         self.metrics
             .processing_time

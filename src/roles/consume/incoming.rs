@@ -7,6 +7,7 @@ use super::behaviour::WorkerBehaviour;
 use crate::amqp::{DeathHistory, Delivery, RetryLadder};
 use crate::message::EnvelopeView;
 use crate::roles::body::{render_body, BodyStyle};
+use crate::roles::snapshot::Trace;
 
 /// One delivery, read.
 pub struct Incoming {
@@ -34,6 +35,8 @@ pub struct Incoming {
     pub is_envelope: bool,
     /// Why handling it failed, once the worker decided it did (logged as `reason`).
     pub failure: Option<&'static str>,
+    /// Its route and text, for the console.
+    pub trace: Trace,
 }
 
 impl Incoming {
@@ -69,6 +72,7 @@ impl Incoming {
             deaths,
             is_envelope: envelope.is_some(),
             failure: None,
+            trace: Trace::of(delivery, envelope.as_ref()),
         }
     }
 }

@@ -78,6 +78,7 @@ pub async fn run(
                 prefetch: amqp.snapshots.as_ref().map(|_| CONSOLE_PREFETCH),
                 side_channel: false,
                 direct_reply: true,
+                queue_probe: amqp.snapshots.is_some(),
             },
         ),
         metrics.clone(),

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::roles::body::render_body;
 use crate::roles::consume::CRASH_EXIT_CODE;
 use crate::roles::rpc_reply::ReplyBody;
-use crate::roles::snapshot::{Handled, HandledLog, Outcome};
+use crate::roles::snapshot::{Handled, HandledLog, Outcome, Trace};
 use crate::telemetry::elapsed_ms;
 
 /// Requests since start, for the last log line and `--crash-after`.
@@ -174,6 +174,8 @@ impl Server {
     async fn settle(&self, delivery: Delivery, outcome: Outcome, ack: bool) {
         let message_id = delivery.message_id().to_owned();
         let redelivered = delivery.redelivered();
+        let envelope = EnvelopeView::parse(delivery.body());
+        let trace = Trace::of(&delivery, envelope.as_ref());
         let settled = match ack {
             true => delivery.ack().await,
             false => delivery.reject(true).await,
@@ -193,6 +195,7 @@ impl Server {
             redelivered,
             outcome,
             attempt: None,
+            trace,
         });
     }
 }

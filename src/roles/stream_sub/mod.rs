@@ -32,7 +32,7 @@ use crate::message::EnvelopeView;
 use crate::metrics::{Metrics, StreamGauges, STREAM_ROLE};
 use crate::roles::body::{render_body, BodyStyle};
 use crate::roles::consuming::{ConsumingRole, Plan};
-use crate::roles::snapshot::{Handled, HandledLog, Identity, Outcome};
+use crate::roles::snapshot::{Handled, HandledLog, Identity, Outcome, Trace};
 use position::{Arrival, Position};
 
 /// How often the stream's length is asked for, to compute the lag (RabbitMQ 3.10 refreshes it
@@ -323,6 +323,7 @@ impl Handler<'_> {
             "received message"
         );
         let produced_at = envelope.as_ref().and_then(EnvelopeView::produced_at);
+        let trace = Trace::of(&delivery, envelope.as_ref());
         // A failed ack loses nothing: the next session starts after this offset anyway.
         if let Err(error) = delivery.ack().await {
             debug!(%error, offset, "not acked");
@@ -337,6 +338,7 @@ impl Handler<'_> {
             redelivered: false,
             outcome: Outcome::Acked,
             attempt: None,
+            trace,
         });
         self.metrics
             .processing_time

@@ -4,15 +4,17 @@
 //!
 //! The view answers what the work-queue and pub/sub lessons are about and the broker's own UI
 //! does not show: which instance handled which message — bars per consumer for the last burst, a
-//! routing key × subscriber matrix, redeliveries and dead letters ([`view`]), fed by [`feed`].
+//! routing key × subscriber matrix, redeliveries and dead letters ([`view`]), and the lab's
+//! topology as a live diagram ([`graph`]), fed by [`feed`].
 
 mod feed;
+mod graph;
 mod view;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -47,7 +49,12 @@ pub struct Console {
     view: watch::Sender<Arc<String>>,
     interval: Duration,
     closed: AtomicBool,
+    /// When a snapshot last caused a render.
+    last_publish: Mutex<Instant>,
 }
+
+/// The shortest gap between two renders caused by snapshots.
+const MIN_PUBLISH_GAP: Duration = Duration::from_millis(250);
 
 impl Console {
     /// An empty console; `interval` is the roles' snapshot interval (staleness, refresh).
@@ -58,15 +65,42 @@ impl Console {
             view,
             interval,
             closed: AtomicBool::new(false),
+            last_publish: Mutex::new(Instant::now()),
         });
         console.publish();
         console
     }
 
-    /// Folds one snapshot into the view.
+    /// Folds one snapshot into the view, and renders it unless it was rendered moments ago: with
+    /// many roles reporting, rendering on every snapshot would send each browser the whole
+    /// document many times a second (the ticker renders at least once per interval anyway).
     pub fn ingest(&self, snapshot: Snapshot) {
         self.view_state().ingest(snapshot);
-        self.publish();
+        let due = {
+            let mut last = self.last_publish.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.elapsed() >= MIN_PUBLISH_GAP;
+            if due {
+                *last = Instant::now();
+            }
+            due
+        };
+        if due {
+            self.publish();
+        }
+    }
+
+    /// The queues to ask the broker about (see [`feed`]'s depth probe).
+    fn probe_targets(&self) -> Vec<String> {
+        self.view_state().probe_targets()
+    }
+
+    /// Keeps the broker's answer about one queue.
+    fn record_probe(
+        &self,
+        queue: String,
+        answer: Result<crate::amqp::QueueCounts, crate::amqp::ProbeFailure>,
+    ) {
+        self.view_state().record_probe(queue, answer);
     }
 
     fn view_state(&self) -> std::sync::MutexGuard<'_, View> {

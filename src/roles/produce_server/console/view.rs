@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::graph::{Graph, Member};
 use crate::message::rfc3339_now;
 use crate::roles::snapshot::{Handled, Outcome, Snapshot};
 
@@ -66,6 +67,8 @@ pub struct View {
     /// Messages parked for another attempt, by the attempt that failed (`--retry-delays`):
     /// how far up the retry ladder they climb. Bounded by the ladder (at most 10 delays).
     retries: BTreeMap<u32, u64>,
+    /// The topology diagram.
+    graph: Graph,
 }
 
 impl View {
@@ -87,7 +90,27 @@ impl View {
                 }
             }
         }
+        let now = Instant::now();
+        let key = instance_key(&snapshot);
+        let members = members(&self.instances, now);
+        self.graph.ingest(&key, &snapshot, &members, now);
         self.update_instance(snapshot);
+    }
+
+    /// The queues to ask the broker about now (see [`Graph::probe_targets`]).
+    pub fn probe_targets(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.graph
+            .probe_targets(&members(&self.instances, now), now)
+    }
+
+    /// Keeps the broker's answer about a queue's depth and consumers.
+    pub fn record_probe(
+        &mut self,
+        queue: String,
+        answer: Result<crate::amqp::QueueCounts, crate::amqp::ProbeFailure>,
+    ) {
+        self.graph.record_probe(queue, answer, Instant::now());
     }
 
     fn count_burst(&mut self, burst: &str, instance: &str) {
@@ -145,7 +168,7 @@ impl View {
 
     /// Keeps the instance's latest snapshot and its rate since the one before.
     fn update_instance(&mut self, snapshot: Snapshot) {
-        let key = format!("{}/{}", snapshot.identity.role, snapshot.process);
+        let key = instance_key(&snapshot);
         if !self.instances.contains_key(&key) && self.instances.len() >= MAX_INSTANCES {
             remove_oldest(&mut self.instances, |instance| instance.seen);
         }
@@ -197,6 +220,7 @@ impl View {
                     "handled": burst.handled,
                 })
             });
+        let topology = self.graph.render(&members(&self.instances, now), now);
         json!({
             "generated_at": rfc3339_now(),
             "interval_ms": u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
@@ -205,6 +229,7 @@ impl View {
             "matrix": self.render_matrix(),
             "highlights": self.highlights,
             "retries": self.retries,
+            "topology": topology,
         })
     }
 
@@ -241,10 +266,32 @@ fn remove_oldest<V, A: Ord>(map: &mut BTreeMap<String, V>, age: impl Fn(&V) -> A
     }
 }
 
+/// An instance's key in the view: its role and process (two roles may share a name).
+fn instance_key(snapshot: &Snapshot) -> String {
+    format!("{}/{}", snapshot.identity.role, snapshot.process)
+}
+
+/// Silent for more than three of its own intervals.
+fn is_stale(instance: &Instance, now: Instant) -> bool {
+    let stale_after = Duration::from_millis(instance.snapshot.interval_ms.max(100) * 3);
+    now.duration_since(instance.seen) > stale_after
+}
+
+/// The instances as the graph sees them.
+fn members(instances: &BTreeMap<String, Instance>, now: Instant) -> Vec<Member<'_>> {
+    instances
+        .iter()
+        .map(|(key, instance)| Member {
+            key,
+            snapshot: &instance.snapshot,
+            stale: is_stale(instance, now),
+        })
+        .collect()
+}
+
 fn render_instance(key: &str, instance: &Instance, now: Instant) -> Value {
     let s = &instance.snapshot;
     let age = now.duration_since(instance.seen);
-    let stale_after = Duration::from_millis(s.interval_ms.max(100) * 3);
     json!({
         "key": key,
         "role": s.identity.role,
@@ -262,7 +309,7 @@ fn render_instance(key: &str, instance: &Instance, now: Instant) -> Value {
         "stream_lag": s.stream.map(|stream| stream.lag),
         "rate": (instance.rate * 10.0).round() / 10.0,
         "age_ms": u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
-        "stale": age > stale_after,
+        "stale": is_stale(instance, now),
     })
 }
 
@@ -288,6 +335,7 @@ mod tests {
             interval_ms: 1000,
             sent_at: rfc3339_now(),
             stream: None,
+            shape: None,
         }
     }
 
@@ -300,6 +348,7 @@ mod tests {
             redelivered: false,
             outcome,
             attempt: None,
+            trace: crate::roles::snapshot::Trace::default(),
         }
     }
 

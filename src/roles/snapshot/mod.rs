@@ -6,6 +6,9 @@
 //! snapshot that cannot be sent is dropped, and nothing here can slow, fail or take the confirm
 //! numbers of the role's real work (the side channel is never in confirm mode).
 
+mod shape;
+mod trace;
+
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +22,8 @@ use crate::amqp::{
 };
 use crate::message::{rfc3339_now, unix_seconds_now};
 use crate::metrics::{Metrics, RejectLabels, RpcMetrics};
+pub use shape::Shape;
+pub use trace::{Trace, PREVIEW_CHARS};
 
 /// The most handled messages one snapshot lists; the rest are only counted (`cut`).
 pub const MAX_HANDLED: usize = 200;
@@ -60,6 +65,9 @@ pub struct Handled {
     /// Which attempt this was, with `--retry-delays` (1 = the first delivery); `None` without.
     #[serde(default)]
     pub attempt: Option<u32>,
+    /// Its exchange, publisher, text and time: the console's dot and its list of recent messages.
+    #[serde(flatten)]
+    pub trace: Trace,
 }
 
 /// Counters since the role started.
@@ -185,6 +193,9 @@ pub struct Snapshot {
     /// A stream reader's position and lag; `None` for the other roles (and older senders).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamPosition>,
+    /// What the role declared, consumes and publishes to: its part of the topology diagram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
 }
 
 /// Where a stream reader stands, as the console shows it on its card.
@@ -309,6 +320,15 @@ pub fn spawn(
                 interval_ms: u64::try_from(settings.interval.as_millis()).unwrap_or(u64::MAX),
                 sent_at: rfc3339_now(),
                 stream: stream_position(source.manager.metrics()),
+                shape: Some(
+                    Shape::of(
+                        &source.manager,
+                        &session,
+                        &identity,
+                        settings.exchange.as_str(),
+                    )
+                    .await,
+                ),
             };
             let Ok(body) = serde_json::to_vec(&snapshot) else {
                 continue;
@@ -383,6 +403,7 @@ mod tests {
                 redelivered: false,
                 outcome: Outcome::Acked,
                 attempt: None,
+                trace: Trace::default(),
             });
         }
         let (handled, cut, _) = log.take();
