@@ -72,6 +72,7 @@ const LabTopology = (() => {
     let current = null; // the last document's topology
     let drawnWidth = 0;
     let selected = "";
+    let shownRecent = ""; // what the recent-messages list shows now, to rebuild it only on change
     let lastSeq = null;
 
     function draw() {
@@ -207,14 +208,17 @@ const LabTopology = (() => {
 
     function renderRecent(nodes) {
       const node = nodes.get(selected);
+      const messages = node ? list((current.recent || {})[node.id]) : [];
+      const shown = JSON.stringify([node ? node.id : "", messages]);
+      if (shown === shownRecent) return;
+      shownRecent = shown;
       recentBox.hidden = !node;
       recentBox.dataset.node = node ? node.id : "";
       if (!node) {
         recentBox.replaceChildren();
         return;
       }
-      const name = node.kind === "exchange" ? str(node.data.name) : str(node.data.name || node.data.instance);
-      const messages = list((current.recent || {})[node.id]);
+      const name = str(node.data.name || node.data.instance);
       const heading = document.createElement("h3");
       heading.append("Recent messages at " + (node.kind === "queue" ? "queue " : "") + name);
       const close = document.createElement("button");
@@ -284,6 +288,9 @@ const LabTopology = (() => {
 
     /** Sends a dot along each move not seen yet (the newest 40 of them), one after another. */
     function animateMoves(moves) {
+      // A restarted produce-server numbers its moves from 1 again: start over with it.
+      const seqs = list(moves).map((move) => num(move.seq));
+      if (lastSeq !== null && seqs.length && Math.max(...seqs) < lastSeq) lastSeq = null;
       const fresh = list(moves).filter((move) => lastSeq === null || num(move.seq) > lastSeq)
         .sort((a, b) => num(a.seq) - num(b.seq));
       if (!fresh.length) return;
