@@ -66,7 +66,7 @@ test: broker ## Run all tests against the local RabbitMQ (TEST_ARGS='-- --nocapt
 	@command -v rabbitmq-server >/dev/null || echo "make: *** rabbitmq-server is not installed: the broker restart, memory alarm and cluster tests will be SKIPPED (they need private nodes; bash scripts/cluster.sh install) ***" >&2
 	$(CARGO) test --locked $(TEST_ARGS)
 
-test-browser: broker build ## The lab console in headless Chromium: a burst and a publish from its forms (screenshots in target/browser)
+test-browser: broker build ## The lab console in headless Chromium: the topology on fixtures, then a real lab's burst, publish and dead letter (screenshots in target/browser)
 	BIN=$(BIN) bash scripts/test-browser.sh
 
 chaos: broker ## Cut and restart scenarios at scale (CHAOS_MESSAGES, CHAOS_CUTS); prints the summary

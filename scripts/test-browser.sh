@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The lab console in a real headless Chromium: starts a private lab (produce-server, a fast and a
-# slow consumer on one queue, an error-handler topic subscriber), opens the console, sends a burst
-# and a topic message from its forms and checks what the page shows (tests/browser/console.test.mjs).
+# The lab console in a real headless Chromium. First the Topology diagram against fixtures, no
+# broker needed (tests/browser/topology-layout.test.mjs, served by fixture-server.mjs); then a
+# private lab: produce-server, a fast and a slow consumer on one queue, topic subscribers for
+# '*.error' (error-handler) and 'audit.#' (audit), a fanout logger, and a poison-worker that
+# dead-letters everything from its own queue. tests/browser/console.test.mjs opens the console,
+# sends a burst and a topic message from its forms, a poison message with `playground send`, and
+# checks what the page shows, the topology diagram included.
 # Installs what it needs: Debian's chromium (as root) and playwright-core, pinned, with `npm ci`.
 # Every queue and exchange is named pgbrowser-PID-…, so other users of the broker are never
-# disturbed, and deleted at the end. Screenshots: target/browser/console.png, console-phone.png.
+# disturbed, and deleted at the end. Screenshots: target/browser/console.png, console-phone.png,
+# topology.png, topology-phone.png, and the fixtures' topology-fixture-*.png.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -14,7 +19,8 @@ bin=${BIN:-target/release/playground}
 chromium=${CHROMIUM:-/usr/bin/chromium}
 prefix="pgbrowser-$$"
 queue="$prefix-q"
-topic="$prefix-topic" direct="$prefix-direct" fanout="$prefix-fanout"
+poison="$prefix-poison" # send --dead-letter and consume --dead-letter add $poison.dlx, .dead-letter
+topic="$prefix-topic" direct="$prefix-direct" fanout="$prefix-fanout" headers="$prefix-headers"
 telemetry_exchange="$prefix-telemetry"
 screenshots=target/browser
 ready_timeout=30 # seconds for produce-server's /ready
@@ -42,6 +48,12 @@ npm_log="${TMPDIR:-/tmp}/test-browser-npm.log"
 npm ci --prefix tests/browser --no-audit --no-fund >"$npm_log" 2>&1 ||
   fail "npm ci in tests/browser failed (log: $npm_log)"
 
+# The diagram's layout on fixtures first: quick, and it fails on the page alone.
+mkdir -p "$screenshots"
+say "topology layout on fixtures (no broker)"
+SCREENSHOT_DIR=$screenshots CHROMIUM=$chromium \
+  timeout "$test_timeout" node --test tests/browser/topology-layout.test.mjs
+
 if [[ ! -x $bin ]]; then
   say "building $bin"
   cargo build --release --locked
@@ -52,7 +64,8 @@ fi
 unset QUEUE_NAME QUEUE_TYPE DEAD_LETTER DEAD_LETTER_QUEUE DELIVERY_LIMIT SERVICE_NAME PREFETCH \
   HEALTH_PORT HEALTH_BIND_ADDRESS PORT BIND_ADDRESS LOG_FORMAT EXCHANGE EXCHANGE_TYPE PATTERNS \
   SUBSCRIBER_QUEUE TOPIC_EXCHANGE DIRECT_EXCHANGE FANOUT_EXCHANGE CONSUMER_NAME WORK WORK_PER_DOT \
-  CRASH_AFTER FAIL_RATE REQUEUE MAX_BURST TELEMETRY TELEMETRY_EXCHANGE
+  CRASH_AFTER FAIL_RATE REQUEUE MAX_BURST TELEMETRY TELEMETRY_EXCHANGE HEADERS_EXCHANGE HEADERS \
+  HEADERS_MATCH ALTERNATE_EXCHANGE UNROUTED_QUEUE RETRY_DELAYS RPC_QUEUE SUBSCRIBER_QUEUE_TYPE
 
 # A port nothing listens on (bash only: no helper needed on a fresh machine).
 free_port() {
@@ -75,8 +88,10 @@ cleanup() {
   local status=$? x
   trap - EXIT INT TERM
   stop_processes pids
-  delete_broker_object queue "$queue"
-  for x in "$topic" "$direct" "$fanout" "$telemetry_exchange"; do
+  for x in "$queue" "$poison" "$poison.dead-letter"; do
+    delete_broker_object queue "$x"
+  done
+  for x in "$topic" "$direct" "$fanout" "$headers" "$poison.dlx" "$telemetry_exchange"; do
     delete_broker_object exchange "$x"
   done
   if ((status != 0)); then
@@ -95,16 +110,27 @@ common=(--log-format json --telemetry 500ms --telemetry-exchange "$telemetry_exc
 
 "$bin" produce-server "${common[@]}" --port "$port" --bind 127.0.0.1 --queue "$queue" \
   --topic-exchange "$topic" --direct-exchange "$direct" --fanout-exchange "$fanout" \
-  >"$log_dir/produce-server.log" 2>&1 &
+  --headers-exchange "$headers" >"$log_dir/produce-server.log" 2>&1 &
 pids+=("$!")
-"$bin" consume "${common[@]}" --queue "$queue" --name worker-fast --work 20ms --health-port 0 \
+# Slow enough that a burst of 20 stays in the queue for about a second: the broker's depth, probed
+# once per interval, shows it.
+"$bin" consume "${common[@]}" --queue "$queue" --name worker-fast --work 50ms --health-port 0 \
   >"$log_dir/worker-fast.log" 2>&1 &
 pids+=("$!")
-"$bin" consume "${common[@]}" --queue "$queue" --name worker-slow --work 200ms --health-port 0 \
+"$bin" consume "${common[@]}" --queue "$queue" --name worker-slow --work 500ms --health-port 0 \
   >"$log_dir/worker-slow.log" 2>&1 &
 pids+=("$!")
 "$bin" topic-sub "${common[@]}" --exchange "$topic" --pattern '*.error' --name error-handler \
   --health-port 0 >"$log_dir/error-handler.log" 2>&1 &
+pids+=("$!")
+"$bin" topic-sub "${common[@]}" --exchange "$topic" --pattern 'audit.#' --name audit \
+  --health-port 0 >"$log_dir/audit.log" 2>&1 &
+pids+=("$!")
+"$bin" fanout-sub "${common[@]}" --exchange "$fanout" --name logger --health-port 0 \
+  >"$log_dir/logger.log" 2>&1 &
+pids+=("$!")
+"$bin" consume "${common[@]}" --queue "$poison" --dead-letter --fail-rate 1 --name poison-worker \
+  --health-port 0 >"$log_dir/poison-worker.log" 2>&1 &
 pids+=("$!")
 
 # produce-server's /ready is 200 once it can publish (node's fetch: no curl needed).
@@ -124,7 +150,7 @@ done
 $ready || fail "produce-server not ready on $url after ${ready_timeout} s; see $log_dir"
 say "lab ready on $url (names $prefix-*); running the browser test"
 
-mkdir -p "$screenshots"
-CONSOLE_URL=$url SCREENSHOT_DIR=$screenshots CHROMIUM=$chromium \
+# The test sends the poison message itself (PLAYGROUND_BIN send … to LAB_PREFIX-poison).
+CONSOLE_URL=$url SCREENSHOT_DIR=$screenshots CHROMIUM=$chromium LAB_PREFIX=$prefix PLAYGROUND_BIN=$bin \
   timeout "$test_timeout" node --test tests/browser/console.test.mjs
-say "screenshots: $screenshots/console.png, $screenshots/console-phone.png"
+say "screenshots: $screenshots/console.png, console-phone.png, topology.png, topology-phone.png"

@@ -29,8 +29,19 @@ use crate::http::full_response;
 use crate::roles::snapshot::Snapshot;
 use view::View;
 
-/// The page, embedded in the binary.
-const PAGE: &str = include_str!("page.html");
+/// The page, embedded in the binary and built once: page.html with the topology diagram's styles
+/// and scripts inlined where their markers stand. They live in their own files so that page.html
+/// stays readable, and are inlined so that the page is still one response with no build step.
+/// tests/browser/fixture-server.mjs does the same replacement to serve the page without a broker.
+static PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    include_str!("page.html")
+        .replace("/* topology.css */", include_str!("topology.css"))
+        .replace(
+            "/* topology-layout.js */",
+            include_str!("topology-layout.js"),
+        )
+        .replace("/* topology.js */", include_str!("topology.js"))
+});
 
 /// The aggregated view, shared by the telemetry consumer and every `/events` stream.
 pub struct Console {
@@ -122,7 +133,7 @@ impl Console {
 
     /// `GET /` for a browser.
     pub fn page() -> Response {
-        full_response(StatusCode::OK, "text/html; charset=utf-8", PAGE)
+        full_response(StatusCode::OK, "text/html; charset=utf-8", PAGE.as_str())
     }
 }
 
