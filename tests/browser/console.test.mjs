@@ -297,6 +297,25 @@ describe("lab console", () => {
     await page.locator("#topology-panel").screenshot({ path: join(screenshots, "topology.png") });
   });
 
+  it("keeps the /events document small for this lab, the diagram included", async () => {
+    // One document off the stream, as a script would read it; its size is quoted in the README.
+    const response = await fetch(new URL("events", url), { signal: AbortSignal.timeout(WAIT) });
+    const reader = response.body.getReader();
+    let text = "";
+    while (!text.includes("\n\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    const data = text.slice(text.indexOf("data: ") + 6, text.indexOf("\n\n"));
+    const view = JSON.parse(data);
+    const bytes = Buffer.byteLength(data);
+    const topology = Buffer.byteLength(JSON.stringify(view.topology));
+    console.log(`/events document: ${bytes} bytes, topology ${topology} bytes`);
+    assert.ok(bytes < 96 * 1024, `${bytes} bytes`);
+  });
+
   it("fits a phone's width", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(300);
