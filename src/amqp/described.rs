@@ -244,29 +244,34 @@ fn header_match(arguments: &FieldTable) -> Option<String> {
     Some(format!("{mode} of {{{}}}", pairs.join(", ")))
 }
 
+/// What the broker would answer for `topology`, naming its server-named queue `server_named`:
+/// for tests of what roles report, without a broker.
+#[cfg(test)]
+pub(crate) fn declared_as(topology: &Topology, server_named: &str) -> DeclaredTopology {
+    use super::names::QueueName;
+    use super::topology::DeclaredQueue;
+    DeclaredTopology {
+        queues: topology
+            .queues
+            .iter()
+            .map(|spec| DeclaredQueue {
+                name: spec
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| QueueName::from_broker(server_named.to_owned())),
+                messages: 0,
+                consumers: 0,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::amqp::names::{QueueName, RoutingKey};
-    use crate::amqp::topology::{BindingSpec, DeclaredQueue, ExchangeSpec, QueueSpec};
+    use crate::amqp::topology::{BindingSpec, ExchangeSpec, QueueSpec};
     use crate::amqp::{ExchangeKind, RetryDelays, RetryLadder, WorkQueue};
-
-    fn answer(topology: &Topology, server_named: &str) -> DeclaredTopology {
-        DeclaredTopology {
-            queues: topology
-                .queues
-                .iter()
-                .map(|spec| DeclaredQueue {
-                    name: spec
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| QueueName::from_broker(server_named.to_owned())),
-                    messages: 0,
-                    consumers: 0,
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn a_work_queue_with_dead_letters_and_retries_is_described_with_every_purpose() {
@@ -282,7 +287,8 @@ mod tests {
             ..WorkQueue::classic(name.clone())
         };
         let topology = queue.topology();
-        let described = topology.describe(&answer(&topology, "unused"), "playground.telemetry");
+        let described =
+            topology.describe(&declared_as(&topology, "unused"), "playground.telemetry");
         let purpose_of = |name: &str| {
             described
                 .queues
@@ -328,13 +334,16 @@ mod tests {
             }],
             ..Topology::default()
         };
-        let described = topology.describe(&answer(&topology, "amq.gen-abc"), "other");
+        let described = topology.describe(&declared_as(&topology, "amq.gen-abc"), "other");
         assert_eq!(described.queues[0].name, "amq.gen-abc");
         assert_eq!(described.queues[0].purpose, QueuePurpose::Subscriber);
         assert!(described.queues[0].exclusive);
         assert_eq!(described.bindings[0].key, "*.error");
         assert_eq!(described.exchanges.len(), 2);
-        let hidden = topology.describe(&answer(&topology, "amq.gen-abc"), "playground.telemetry");
+        let hidden = topology.describe(
+            &declared_as(&topology, "amq.gen-abc"),
+            "playground.telemetry",
+        );
         assert_eq!(
             hidden.exchanges.len(),
             1,

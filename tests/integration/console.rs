@@ -40,16 +40,10 @@ pub async fn watch_events(url: &str, timeout: Duration, done: impl Fn(&Value) ->
 #[tokio::test]
 async fn snapshots_are_aggregated_and_streamed_after_a_burst() {
     let (queue, _cleanup) = test_queue("console");
-    let telemetry = unique("telemetry");
-    let _telemetry_guard = ExchangeGuard(vec![telemetry.clone()]);
+    let telemetry = Telemetry::new("300ms");
     let exchanges = TestExchanges::new("console");
     let url = amqp_url();
-    let snapshots = [
-        "--telemetry",
-        "300ms",
-        "--telemetry-exchange",
-        telemetry.as_str(),
-    ];
+    let snapshots = telemetry.flags();
     let mut fast_args = vec!["--name", "fast", "--work", "5ms"];
     fast_args.extend(snapshots);
     let mut slow_args = vec!["--name", "slow", "--work", "150ms"];
@@ -168,16 +162,10 @@ async fn publish_keys(server: &ProduceServer, keys: std::ops::Range<usize>) {
 #[tokio::test]
 async fn ten_thousand_routing_keys_leave_the_view_and_the_memory_bounded() {
     let (queue, _cleanup) = test_queue("console-flood");
-    let telemetry = unique("telemetry");
-    let _telemetry_guard = ExchangeGuard(vec![telemetry.clone()]);
+    let telemetry = Telemetry::new("100ms");
     let exchanges = TestExchanges::new("flood");
     let url = amqp_url();
-    let snapshots = [
-        "--telemetry",
-        "100ms",
-        "--telemetry-exchange",
-        telemetry.as_str(),
-    ];
+    let snapshots = telemetry.flags();
     let mut sub_args = vec!["--exchange", exchanges.topic.as_str(), "--pattern", "#"];
     sub_args.extend(snapshots);
     let _audit = Subscriber::start("topic-sub", &url, "audit", &sub_args).await;

@@ -330,14 +330,8 @@ async fn a_cut_caller_connection_fails_pending_calls_with_503_and_the_next_calls
 #[tokio::test]
 async fn the_console_shows_calls_round_trips_timeouts_and_the_servers() {
     let (queue, _guard) = test_queue("rpc-console");
-    let telemetry = unique("telemetry");
-    let _telemetry_guard = ExchangeGuard(vec![telemetry.clone()]);
-    let snapshots = [
-        "--telemetry",
-        "300ms",
-        "--telemetry-exchange",
-        telemetry.as_str(),
-    ];
+    let telemetry = Telemetry::new("300ms");
+    let snapshots = telemetry.flags();
     let url = amqp_url();
     let mut server_args = vec!["--work", "50ms"];
     server_args.extend(snapshots);

@@ -21,16 +21,10 @@ fn find<'a>(view: &'a Value, list: &str, id: &str) -> Option<&'a Value> {
 async fn the_diagram_shows_real_depths_dead_letters_and_deleted_queues() {
     let (queue, _cleanup) = test_work_queue("topology");
     let dead_letters = format!("{queue}.dead-letter");
-    let telemetry = unique("telemetry");
-    let _telemetry_guard = ExchangeGuard(vec![telemetry.clone()]);
+    let telemetry = Telemetry::new("300ms");
     let exchanges = TestExchanges::new("topology");
     let url = amqp_url();
-    let snapshots = [
-        "--telemetry",
-        "300ms",
-        "--telemetry-exchange",
-        telemetry.as_str(),
-    ];
+    let snapshots = telemetry.flags();
     let mut server_args = exchanges.flags();
     server_args.extend(["--dead-letter"]);
     server_args.extend(snapshots);

@@ -48,6 +48,32 @@ where
     .join();
 }
 
+/// A test's own telemetry exchange (deleted when dropped), so its console sees only its roles,
+/// and the flags that point a role at it with snapshots every `interval`.
+pub struct Telemetry {
+    guard: ExchangeGuard,
+    interval: &'static str,
+}
+
+impl Telemetry {
+    pub fn new(interval: &'static str) -> Self {
+        Self {
+            guard: ExchangeGuard(vec![unique("telemetry")]),
+            interval,
+        }
+    }
+
+    /// `--telemetry INTERVAL --telemetry-exchange NAME`.
+    pub fn flags(&self) -> [&str; 4] {
+        [
+            "--telemetry",
+            self.interval,
+            "--telemetry-exchange",
+            self.guard.0[0].as_str(),
+        ]
+    }
+}
+
 /// Deletes exchanges when dropped, even when the test panicked.
 pub struct ExchangeGuard(pub Vec<String>);
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::*;
-use crate::amqp::described::DescribedTopology;
-use crate::amqp::topology::{BindingSpec, BoundQueue, DeclaredQueue, DeclaredTopology};
+use crate::amqp::described::{declared_as, DescribedTopology};
+use crate::amqp::topology::{BindingSpec, BoundQueue};
 use crate::amqp::{
     DeadLetter, ExchangeKind, ExchangeName, QueueName, QueueSpec, RoutingKey, Topology, WorkQueue,
 };
@@ -15,21 +15,7 @@ use crate::metrics::PublishedTo;
 use crate::roles::snapshot::{Handled, Identity, Shape, SnapshotCounters, Trace};
 
 fn described(topology: &Topology, server_named: &str) -> DescribedTopology {
-    let declared = DeclaredTopology {
-        queues: topology
-            .queues
-            .iter()
-            .map(|spec| DeclaredQueue {
-                name: spec
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| QueueName::from_broker(server_named.to_owned())),
-                messages: 0,
-                consumers: 0,
-            })
-            .collect(),
-    };
-    topology.describe(&declared, "playground.telemetry")
+    topology.describe(&declared_as(topology, server_named), "playground.telemetry")
 }
 
 fn jobs() -> Topology {
