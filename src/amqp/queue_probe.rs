@@ -8,6 +8,7 @@
 //! (like the socket watcher), so a probe kept by a role never keeps a dead connection open.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use amqprs::callbacks::ChannelCallback;
 use amqprs::channel::{Channel, QueueDeclareArguments};
@@ -78,8 +79,14 @@ impl QueueProbe {
         }
     }
 
-    /// The counts of `queue`, one passive declare on the probe's channel. Callers take turns.
-    pub async fn counts(&self, queue: &QueueName) -> Result<QueueCounts, ProbeFailure> {
+    /// The counts of `queue`, one passive declare on the probe's channel, answered within
+    /// `within`. Callers take turns. A channel whose answer did not come in time is closed, so a
+    /// late answer can never be read as the next queue's.
+    pub async fn counts(
+        &self,
+        queue: &QueueName,
+        within: Duration,
+    ) -> Result<QueueCounts, ProbeFailure> {
         let mut slot = self.channel.lock().await;
         if slot.as_ref().is_none_or(|channel| !channel.is_open()) {
             *slot = Some(self.open().await.ok_or(ProbeFailure::NoAnswer)?);
@@ -88,7 +95,13 @@ impl QueueProbe {
         let args = QueueDeclareArguments::new(queue.as_str())
             .passive(true)
             .finish();
-        match channel.queue_declare(args).await {
+        let Ok(answer) = tokio::time::timeout(within, channel.queue_declare(args)).await else {
+            if let Some(channel) = slot.take() {
+                tokio::spawn(async move { channel.close().await });
+            }
+            return Err(ProbeFailure::NoAnswer);
+        };
+        match answer {
             Ok(Some((_, messages, consumers))) => Ok(QueueCounts {
                 messages,
                 consumers,

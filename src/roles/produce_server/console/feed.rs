@@ -12,7 +12,7 @@ use tracing::debug;
 
 use super::Console;
 use crate::amqp::{
-    consume_across_sessions, ConnectionManager, ConsumerEvent, ConsumerTag, ProbeFailure, QueueName,
+    consume_across_sessions, ConnectionManager, ConsumerEvent, ConsumerTag, QueueName,
 };
 
 /// How long one passive declare may take before the queue is shown as unknown.
@@ -107,9 +107,7 @@ async fn probe_depths(
             };
             // A broker that stops answering must not stall the probe for good.
             let answer = tokio::select! {
-                answer = tokio::time::timeout(PROBE_TIMEOUT, probe.counts(&name)) => {
-                    answer.unwrap_or(Err(ProbeFailure::NoAnswer))
-                }
+                answer = probe.counts(&name, PROBE_TIMEOUT) => answer,
                 _ = stop.cancelled() => return,
             };
             console.record_probe(queue, answer);
