@@ -8,6 +8,7 @@
 //! `<kind>|<from>|<to>` (and `|<key>` for bindings), kinds `publish`, `binding`, `consume`,
 //! `dead-letter`.
 
+mod layout;
 mod matching;
 mod paths;
 mod tally;
@@ -247,7 +248,7 @@ impl Graph {
             .filter(|id| id.starts_with("publish|i:app:"))
             .cloned()
             .collect();
-        let layout = paths::Layout::of(members, &self.publishers, &inferred, now);
+        let layout = layout::Layout::of(members, &self.publishers, &inferred, now);
         let mut edges = Vec::new();
         for edge in &layout.edges {
             if !(layout.has_node(&edge.from) && layout.has_node(&edge.to)) {
@@ -291,7 +292,7 @@ impl Graph {
         })
     }
 
-    fn render_queue(&self, queue: &paths::QueueNode, now: Instant) -> Value {
+    fn render_queue(&self, queue: &layout::QueueNode, now: Instant) -> Value {
         let probe = self
             .probes
             .get(&queue.name)
