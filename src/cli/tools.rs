@@ -50,7 +50,9 @@ pub fn output(command: &Command) -> Option<Vec<u8>> {
         Command::Reference(args) => {
             let page = match args.page {
                 ReferencePage::Cli => reference::cli_markdown(&Cli::command()),
-                ReferencePage::Metrics => crate::metrics::reference::markdown(&role_names()),
+                ReferencePage::Metrics => {
+                    crate::metrics::reference::markdown(&role_names(), reference::REGENERATE)
+                }
             };
             out.extend_from_slice(page.as_bytes());
         }

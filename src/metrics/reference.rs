@@ -44,8 +44,9 @@ fn sampled(role: &str) -> Metrics {
     metrics
 }
 
-/// The metrics page for `roles` (every role's registry is rendered and merged).
-pub fn markdown(roles: &[String]) -> String {
+/// The metrics page for `roles` (every role's registry is rendered and merged); its header
+/// names `regenerate`, the command that rewrites it.
+pub fn markdown(roles: &[String], regenerate: &str) -> String {
     let mut families: Vec<Family> = Vec::new();
     for role in roles {
         for family in families_of(&sampled(role).render()) {
@@ -64,7 +65,7 @@ pub fn markdown(roles: &[String]) -> String {
         out,
         "<!-- Generated from the metrics registry by `playground reference metrics`; do not \
          edit. Regenerate with `{}`. -->\n",
-        crate::cli::reference::REGENERATE
+        regenerate
     );
     let _ = writeln!(
         out,
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn the_stream_gauges_belong_to_stream_sub_alone() {
         let roles = ["consume".to_owned(), "stream-sub".to_owned()];
-        let page = markdown(&roles);
+        let page = markdown(&roles, "make docs-reference");
         let lag = "| `playground_stream_lag` | gauge |  | `stream-sub` |";
         assert!(page.contains(lag), "{page}");
         let acked = "| `playground_messages_acked_total` | counter |  | every role |";
@@ -162,7 +163,7 @@ mod tests {
             .iter()
             .map(|s| s.matches("registry.register(").count())
             .sum();
-        let page = markdown(&["stream-sub".to_owned()]);
+        let page = markdown(&["stream-sub".to_owned()], "");
         let rows = page
             .lines()
             .filter(|l| l.starts_with("| `playground_"))
