@@ -23,9 +23,11 @@ CHAOS_CUTS ?= 20
 CLUSTER_MESSAGES ?= 100000
 CLUSTER_ROUNDS ?= 3
 
-# mdBook, pinned; `make docs` installs it into .tools/ (crates.io, once per clone) if missing.
+# mdBook, pinned; `make docs` builds it from crates.io on first use, once per machine (outside
+# the clone, so CI's fresh clones reuse it).
 MDBOOK_VERSION ?= 0.5.4
-MDBOOK := .tools/mdbook-$(MDBOOK_VERSION)/bin/mdbook
+MDBOOK_ROOT ?= $(HOME)/.cache/playground/mdbook-$(MDBOOK_VERSION)
+MDBOOK := $(MDBOOK_ROOT)/bin/mdbook
 
 BIN := target/release/playground
 SHELL_SCRIPTS := $(wildcard scripts/*.sh) .ci/run
@@ -99,11 +101,12 @@ cluster-down: ## Stop the three cluster nodes and delete their data (.cluster/)
 	bash scripts/cluster.sh down
 
 # One line per check.
-lint: ## Check formatting, clippy, shell scripts, the Dockerfile and every rendered manifest
+lint: ## Check formatting, clippy, shell scripts, links in README.md and docs/, the Dockerfile and every rendered manifest
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	@$(call need,shellcheck,shellcheck)
 	shellcheck -x $(SHELL_SCRIPTS)
+	python3 scripts/check-links.py
 	bash scripts/lint-deploy.sh
 
 docs: $(MDBOOK) ## Build the book (docs/) into target/book
@@ -117,7 +120,7 @@ docs-reference: ## Rewrite the generated book pages (docs/src/reference/cli.md, 
 	UPDATE_DOCS=1 $(CARGO) test --locked --test integration -- docs::
 
 $(MDBOOK):
-	$(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --root .tools/mdbook-$(MDBOOK_VERSION)
+	$(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --root $(MDBOOK_ROOT)
 
 image: ## Build the image for this machine's platform as IMAGE:TAG (needs Docker)
 	docker build -t $(IMAGE):$(TAG) .
