@@ -110,11 +110,11 @@ lint: ## Check formatting, clippy, shell scripts, links in README.md and docs/, 
 	bash scripts/lint-deploy.sh
 
 docs: $(MDBOOK) ## Build the book (docs/) into target/book
-	$(MDBOOK) build docs --dest-dir ../target/book
+	$(MDBOOK) build docs --dest-dir $(CURDIR)/target/book
 	@echo "make: the book is in target/book/index.html"
 
 docs-serve: $(MDBOOK) ## Serve the book on localhost:3000 and rebuild it on every change
-	$(MDBOOK) serve docs --dest-dir ../target/book
+	$(MDBOOK) serve docs --dest-dir $(CURDIR)/target/book
 
 docs-reference: ## Rewrite the generated book pages (docs/src/reference/cli.md, metrics.md, make-targets.md)
 	UPDATE_DOCS=1 $(CARGO) test --locked --test integration -- docs::
