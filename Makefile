@@ -23,6 +23,12 @@ CHAOS_CUTS ?= 20
 CLUSTER_MESSAGES ?= 100000
 CLUSTER_ROUNDS ?= 3
 
+# mdBook, pinned; `make docs` builds it from crates.io on first use, once per machine (outside
+# the clone, so CI's fresh clones reuse it).
+MDBOOK_VERSION ?= 0.5.4
+MDBOOK_ROOT ?= $(HOME)/.cache/playground/mdbook-$(MDBOOK_VERSION)
+MDBOOK := $(MDBOOK_ROOT)/bin/mdbook
+
 BIN := target/release/playground
 SHELL_SCRIPTS := $(wildcard scripts/*.sh) .ci/run
 
@@ -33,7 +39,7 @@ command -v $(1) >/dev/null || { [[ $$(id -u) -eq 0 ]] && command -v apt-get >/de
   || { echo "make: $(1) is missing and could not be installed; run 'apt-get install $(2)' (log: $${TMPDIR:-/tmp}/make-$(1).log)" >&2; exit 1; }
 endef
 
-.PHONY: help build run demo-work-queue demo-pubsub demo-rpc demo-streams demo-retry test test-browser chaos bench bench-cluster lint clean broker image image-multiarch \
+.PHONY: help build run demo-work-queue demo-pubsub demo-rpc demo-streams demo-retry test test-browser chaos bench bench-cluster lint docs docs-serve docs-reference clean broker image image-multiarch \
   deploy undeploy rollout logs scale-consumers port-forward compose-up compose-down cluster cluster-status cluster-down chaos-cluster
 
 help: ## List the targets (this text)
@@ -95,12 +101,26 @@ cluster-down: ## Stop the three cluster nodes and delete their data (.cluster/)
 	bash scripts/cluster.sh down
 
 # One line per check.
-lint: ## Check formatting, clippy, shell scripts, the Dockerfile and every rendered manifest
+lint: ## Check formatting, clippy, shell scripts, links in README.md and docs/, the Dockerfile and every rendered manifest
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	@$(call need,shellcheck,shellcheck)
 	shellcheck -x $(SHELL_SCRIPTS)
+	python3 scripts/check-links.py
 	bash scripts/lint-deploy.sh
+
+docs: $(MDBOOK) ## Build the book (docs/) into target/book
+	$(MDBOOK) build docs --dest-dir $(CURDIR)/target/book
+	@echo "make: the book is in target/book/index.html"
+
+docs-serve: $(MDBOOK) ## Serve the book on localhost:3000 and rebuild it on every change
+	$(MDBOOK) serve docs --dest-dir $(CURDIR)/target/book
+
+docs-reference: ## Rewrite the generated book pages (docs/src/reference/cli.md, metrics.md, make-targets.md)
+	UPDATE_DOCS=1 $(CARGO) test --locked --test integration -- docs::
+
+$(MDBOOK):
+	$(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --root $(MDBOOK_ROOT)
 
 image: ## Build the image for this machine's platform as IMAGE:TAG (needs Docker)
 	docker build -t $(IMAGE):$(TAG) .

@@ -28,6 +28,16 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Completions, the man page, the reference pages: printed, no broker, no validation.
+    if let Some(output) = cli::tools::output(&cli.command) {
+        return match cli::tools::print(&output) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: cannot write to stdout: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match cli.into_config() {
         Ok(config) => config,
         Err(error) => {

@@ -18,6 +18,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 mod published_to;
+pub mod reference;
 mod rpc;
 mod stream;
 pub use published_to::{PublishedTo, PublishedToTally, MAX_DESTINATIONS};

@@ -14,10 +14,12 @@ pub mod listen;
 pub mod perf;
 pub mod produce_server;
 pub mod queue;
+pub mod reference;
 pub mod rpc;
 pub mod send;
 pub mod stream_sub;
 pub mod subscribers;
+pub mod tools;
 pub mod values;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -73,6 +75,24 @@ pub enum Command {
     /// Stream reader: replays a RabbitMQ stream from --offset (first, a number, a time, 10m ago,
     /// next) and resumes after the last message it handled on reconnect (the audit log).
     StreamSub(stream_sub::StreamSubArgs),
+    /// Prints the completion script for SHELL on stdout (generated from these definitions).
+    ///
+    /// Install it where your shell looks, e.g. for bash
+    /// `playground completions bash > ~/.local/share/bash-completion/completions/playground`,
+    /// for zsh `playground completions zsh > ~/.zfunc/_playground` (with `fpath+=~/.zfunc` before
+    /// `compinit`), for fish `playground completions fish > ~/.config/fish/completions/playground.fish`.
+    /// Needs no broker.
+    Completions(tools::CompletionsArgs),
+    /// Prints the man page of the whole command line (roff) on stdout.
+    ///
+    /// Read it with `playground man | man -l -`, or install it with
+    /// `playground man > ~/.local/share/man/man1/playground.1`. Generated from these definitions;
+    /// needs no broker.
+    Man,
+    /// Prints a page of the book's reference as Markdown (docs/src/reference/), generated from
+    /// these definitions and the metrics registry; `make docs-reference` writes them all.
+    #[command(hide = true)]
+    Reference(tools::ReferenceArgs),
 }
 
 /// Everything a run needs, validated.
@@ -111,6 +131,9 @@ impl Cli {
             Command::RpcServer(args) => Role::RpcServer(args.into_config(style)?),
             Command::Call(args) => Role::Call(args.into_config()),
             Command::StreamSub(args) => Role::StreamSub(args.into_config(style)?),
+            Command::Completions(_) | Command::Man | Command::Reference(_) => {
+                anyhow::bail!("not a role: run it through cli::tools::output")
+            }
         };
         // `send`, `perf` and `call` print their results on stdout; their logs must not mix with them.
         let logs_to_stderr = matches!(role, Role::Send(_) | Role::Perf(_) | Role::Call(_));

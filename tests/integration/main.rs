@@ -10,6 +10,7 @@ mod config;
 mod confirms;
 mod console;
 mod consume;
+mod docs;
 mod failover;
 mod fault_suite;
 mod faults;
