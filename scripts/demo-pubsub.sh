@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 bin=${BIN:-target/release/playground}
 prefix="demo-pubsub-$$"
-topic="$prefix-topic" fanout="$prefix-fanout" direct="$prefix-direct"
+topic="$prefix-topic" fanout="$prefix-fanout" direct="$prefix-direct" headers="$prefix-headers"
 connect_timeout=30 # seconds for every subscriber to log "subscribed"
 deliver_timeout=20 # seconds for every expected delivery to be logged
 
@@ -79,7 +79,7 @@ cleanup() {
   for q in logger-service audit-service error-handler-service; do
     delete_broker_object queue "$prefix-$q"
   done
-  for x in "$topic" "$fanout" "$direct"; do delete_broker_object exchange "$x"; done
+  for x in "$topic" "$fanout" "$direct" "$headers"; do delete_broker_object exchange "$x"; done
   if ((status != 0)); then
     echo "demo-pubsub: subscriber logs kept in $log_dir" >&2
   else
@@ -102,7 +102,7 @@ for spec in "${subscribers[@]}"; do
 done
 for ((i = 0; i < ${#names[@]}; i++)); do
   n=0
-  until grep -q '"message":"subscribed"' "$log_dir/${names[i]}.log"; do
+  until grep -qs '"message":"subscribed"' "$log_dir/${names[i]}.log"; do
     kill -0 "${pids[i]}" 2>/dev/null || { tail -n 5 "$log_dir/${names[i]}.log" >&2; fail "${names[i]} exited before it subscribed"; }
     ((n++ < connect_timeout * 10)) || fail "${names[i]} had not subscribed after $connect_timeout s"
     sleep 0.1
@@ -113,6 +113,7 @@ say "publishing ${#messages[@]} messages"
 for message in "${messages[@]}"; do
   IFS='|' read -r kind key text <<<"$message"
   "$bin" send --topic-exchange "$topic" --fanout-exchange "$fanout" --direct-exchange "$direct" \
+    --headers-exchange "$headers" \
     --exchange "$kind" --routing-key "$key" "$text" 2>"$log_dir/send.log" | grep -F ' sent ' ||
     { cat "$log_dir/send.log" >&2; fail "send failed"; }
 done

@@ -58,7 +58,7 @@ say "$tasks tasks, a worker failing $fail_rate of them, retry delays $delays, qu
   --name worker --prefetch 1 --log-format json --health-port 0 --summary-every 0s >"$log" 2>&1 &
 pids+=("$!")
 n=0
-until grep -q '"message":"consuming"' "$log"; do
+until grep -qs '"message":"consuming"' "$log"; do
   kill -0 "${pids[0]}" 2>/dev/null || { tail -n 5 "$log" >&2; fail "the worker exited before it was consuming"; }
   ((n++ < connect_timeout * 10)) || fail "the worker was not consuming after $connect_timeout s"
   sleep 0.1

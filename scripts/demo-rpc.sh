@@ -47,7 +47,7 @@ start_server() {
   "$bin" rpc-server --queue "$queue" --name "$name" --work "$work" --prefetch 1 --health-port 0 \
     --log-format json >"$log_dir/$name.log" 2>&1 &
   pids+=("$!")
-  until grep -q '"message":"serving requests"' "$log_dir/$name.log"; do
+  until grep -qs '"message":"serving requests"' "$log_dir/$name.log"; do
     kill -0 "${pids[-1]}" 2>/dev/null || { tail -n 5 "$log_dir/$name.log" >&2; fail "$name exited"; }
     ((n++ < connect_timeout * 10)) || fail "$name was not serving after $connect_timeout s"
     sleep 0.1

@@ -56,7 +56,7 @@ start_reader() {
   pids+=("$!")
   names+=("$name")
   specs+=("$offset")
-  until grep -q '"message":"reading stream"' "$log_dir/$name.log"; do
+  until grep -qs '"message":"reading stream"' "$log_dir/$name.log"; do
     kill -0 "${pids[-1]}" 2>/dev/null || { tail -n 5 "$log_dir/$name.log" >&2; fail "$name exited before it read"; }
     ((n++ < connect_timeout * 10)) || fail "$name was not reading after $connect_timeout s"
     sleep 0.1

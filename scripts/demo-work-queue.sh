@@ -88,7 +88,7 @@ run_round() {
   # Every worker must be consuming before the burst, or the first one up would get all of it.
   for ((i = 0; i < ${#names[@]}; i++)); do
     n=0
-    until grep -q '"message":"consuming"' "${logs[i]}"; do
+    until grep -qs '"message":"consuming"' "${logs[i]}"; do
       kill -0 "${pids[i]}" 2>/dev/null || { show_logs "$round"; fail "${names[i]} exited before it was consuming (see its log above)"; }
       ((n++ < connect_timeout * 10)) || { show_logs "$round"; fail "${names[i]} was not consuming after $connect_timeout s"; }
       sleep 0.1
