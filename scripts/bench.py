@@ -123,7 +123,7 @@ def start_server(queue, exchanges):
     process = subprocess.Popen(
         [BIN, "produce-server", "--port", str(port), "--bind", "127.0.0.1", "--queue", queue,
          "--topic-exchange", exchanges[0], "--direct-exchange", exchanges[1],
-         "--fanout-exchange", exchanges[2], "--amqp-url", URL],
+         "--fanout-exchange", exchanges[2], "--headers-exchange", exchanges[3], "--amqp-url", URL],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return process, f"http://127.0.0.1:{port}"
 
@@ -131,7 +131,7 @@ def start_server(queue, exchanges):
 def bench_http(rows):
     queue = f"bench-http-{TAG}"
     raw_queue = f"bench-raw-{TAG}"
-    exchanges = [f"bench-{TAG}-{kind}" for kind in ("topic", "direct", "fanout")]
+    exchanges = [f"bench-{TAG}-{kind}" for kind in ("topic", "direct", "fanout", "headers")]
     server, base = start_server(queue, exchanges)
     try:
         wait_ready(base)
@@ -295,7 +295,7 @@ def bench_drain(rows):
 
 def bench_startup(rows):
     queue = f"bench-start-{TAG}"
-    exchanges = [f"bench-start-{TAG}-{kind}" for kind in ("topic", "direct", "fanout")]
+    exchanges = [f"bench-start-{TAG}-{kind}" for kind in ("topic", "direct", "fanout", "headers")]
     times = []
     try:
         for _ in range(RUNS):

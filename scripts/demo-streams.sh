@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 bin=${BIN:-target/release/playground}
 prefix="demo-streams-$$"
 stream="$prefix-audit-log"
-topic="$prefix-topic" fanout="$prefix-fanout" direct="$prefix-direct"
+topic="$prefix-topic" fanout="$prefix-fanout" direct="$prefix-direct" headers="$prefix-headers"
 connect_timeout=30 # seconds for every reader to log "reading stream"
 deliver_timeout=20 # seconds for every expected message to be logged
 
@@ -35,7 +35,7 @@ cleanup() {
   trap - EXIT INT TERM
   stop_processes pids
   delete_broker_object queue "$stream"
-  for x in "$topic" "$fanout" "$direct"; do delete_broker_object exchange "$x"; done
+  for x in "$topic" "$fanout" "$direct" "$headers"; do delete_broker_object exchange "$x"; done
   if ((status != 0)); then
     echo "demo-streams: reader logs kept in $log_dir" >&2
   else
@@ -66,7 +66,7 @@ start_reader() {
 # Publishes batch $1: three confirmed messages with key audit.batch$1.
 publish_batch() {
   "$bin" send --topic-exchange "$topic" --fanout-exchange "$fanout" --direct-exchange "$direct" \
-    --exchange topic --routing-key "audit.batch$1" --count 3 --quiet "batch $1" 2>"$log_dir/send.log" ||
+    --headers-exchange "$headers" --exchange topic --routing-key "audit.batch$1" --count 3 --quiet "batch $1" 2>"$log_dir/send.log" ||
     { cat "$log_dir/send.log" >&2; fail "send failed"; }
   say "published batch $1 (3 messages, key audit.batch$1)"
 }

@@ -261,6 +261,8 @@ async fn every_role_refuses_a_queue_of_another_shape_with_one_clear_line() {
             &exchanges.direct,
             "--fanout-exchange",
             &exchanges.fanout,
+            "--headers-exchange",
+            &exchanges.headers,
         ],
     ];
     for mut args in runs {
