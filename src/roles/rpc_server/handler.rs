@@ -68,6 +68,8 @@ impl Server {
             self.metrics.redelivered.inc();
         }
         let envelope = EnvelopeView::parse(delivery.body());
+        // For the console, read from the one parse of the body.
+        let trace = Trace::of(&delivery, envelope.as_ref());
         let text = envelope
             .as_ref()
             .and_then(|e| e.message.as_deref())
@@ -103,7 +105,7 @@ impl Server {
         let Some(reply_to) = delivery.reply_to().map(str::to_owned) else {
             warn!(message_id = %delivery.message_id(), "a request without reply_to: nobody to answer; acked and dropped");
             self.metrics.rpc.record_request("no_reply_to");
-            self.settle(delivery, Outcome::Dropped, true).await;
+            self.settle(delivery, Outcome::Dropped, true, trace).await;
             return;
         };
         if !work.is_zero() {
@@ -156,7 +158,7 @@ impl Server {
                 counter.fetch_add(1, Ordering::Relaxed);
                 self.metrics.rpc.record_request(outcome);
                 info!(server = %config.name, message_id = %delivery.message_id(), %correlation_id, ok = !failed, elapsed_ms = elapsed_ms(started), "replied");
-                self.settle(delivery, Outcome::Acked, true).await;
+                self.settle(delivery, Outcome::Acked, true, trace).await;
             }
             Err(error @ (PublishError::NotConnected | PublishError::ConnectionLost)) => {
                 self.metrics.rpc.record_request("reply_failed");
@@ -165,17 +167,15 @@ impl Server {
             Err(error) => {
                 self.metrics.rpc.record_request("reply_failed");
                 warn!(%error, message_id = %delivery.message_id(), "reply not confirmed; handing the request back");
-                self.settle(delivery, Outcome::Requeued, false).await;
+                self.settle(delivery, Outcome::Requeued, false, trace).await;
             }
         }
     }
 
     /// Acks (`ack`) or requeues the request and tells the console.
-    async fn settle(&self, delivery: Delivery, outcome: Outcome, ack: bool) {
+    async fn settle(&self, delivery: Delivery, outcome: Outcome, ack: bool, trace: Trace) {
         let message_id = delivery.message_id().to_owned();
         let redelivered = delivery.redelivered();
-        let envelope = EnvelopeView::parse(delivery.body());
-        let trace = Trace::of(&delivery, envelope.as_ref());
         let settled = match ack {
             true => delivery.ack().await,
             false => delivery.reject(true).await,
