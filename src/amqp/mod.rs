@@ -36,6 +36,7 @@ pub mod manager;
 pub mod names;
 pub mod options;
 pub mod outgoing;
+mod pending_calls;
 pub mod probe;
 pub mod publish_gate;
 pub mod publisher;

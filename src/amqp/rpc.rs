@@ -16,12 +16,11 @@
 //! the call fails at once instead of waiting out its timeout. They carry the call's timeout as
 //! their `expiration`, so a request nobody waits for any more is not worked on.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use amqprs::channel::ConsumerMessage;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -29,6 +28,7 @@ use tracing::debug;
 use super::manager::ConnectionManager;
 use super::names::{InstanceName, QueueName};
 use super::outgoing::{Destination, MessageExtras, OutgoingMessage};
+use super::pending_calls::{Arrived, PendingCalls};
 use super::publisher::{ConfirmedPublisher, PublishError};
 use super::session::Session;
 use super::waiting::next_live_session;
@@ -120,66 +120,6 @@ impl CallError {
             CallError::Timeout(_) => "timeout",
             CallError::TooManyPending(_) => "too_many_pending",
         }
-    }
-}
-
-/// A reply as it arrived, before it is matched to its call's start.
-struct Arrived {
-    body: Vec<u8>,
-    server: Option<String>,
-    at: Instant,
-}
-
-/// The calls waiting for replies, by correlation id.
-#[derive(Default)]
-struct PendingCalls {
-    calls: Mutex<HashMap<String, oneshot::Sender<Arrived>>>,
-}
-
-impl PendingCalls {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Arrived>>> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Registers a call; `None` when the map is full.
-    fn register(
-        self: &Arc<Self>,
-        correlation_id: &str,
-        limit: usize,
-    ) -> Option<(PendingEntry, oneshot::Receiver<Arrived>)> {
-        let (sender, receiver) = oneshot::channel();
-        let mut calls = self.lock();
-        if calls.len() >= limit {
-            return None;
-        }
-        calls.insert(correlation_id.to_owned(), sender);
-        let entry = PendingEntry {
-            calls: self.clone(),
-            correlation_id: correlation_id.to_owned(),
-        };
-        Some((entry, receiver))
-    }
-
-    /// Hands a reply to its call; `false` when no call waits for it (any more).
-    fn resolve(&self, correlation_id: &str, arrived: Arrived) -> bool {
-        let waiting = self.lock().remove(correlation_id);
-        waiting.is_some_and(|call| call.send(arrived).is_ok())
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
-}
-
-/// A call's entry in the map, removed when the call ends, however it ends.
-struct PendingEntry {
-    calls: Arc<PendingCalls>,
-    correlation_id: String,
-}
-
-impl Drop for PendingEntry {
-    fn drop(&mut self) {
-        self.calls.lock().remove(&self.correlation_id);
     }
 }
 

@@ -1,5 +1,10 @@
 //! The aggregation from snapshots to the diagram, with shapes described from the roles' real
-//! topologies (not hand-written JSON), so a change in what a role declares shows up here.
+//! topologies (not hand-written JSON), so a change in what a role declares shows up here; the
+//! broker's answers about depths in [`depths`], the size of the whole `/events` document for a
+//! large lab in [`document_size`].
+
+mod depths;
+mod document_size;
 
 use std::time::{Duration, Instant};
 
@@ -333,63 +338,6 @@ fn stale_instances_fade_and_forgotten_ones_take_their_queues_with_them() {
 }
 
 #[test]
-fn depths_come_from_the_broker_and_a_deleted_queue_is_missing_not_zero() {
-    let mut lab = Lab::new();
-    let now = Instant::now();
-    let kept = lab.snapshots.clone();
-    let targets = lab.graph.probe_targets(&members(&kept, &[]), now);
-    assert_eq!(
-        targets,
-        ["jobs", "jobs.dead-letter"],
-        "exclusive queues are their owners'"
-    );
-    let queue = |topology: &Value, name: &str| {
-        topology["queues"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|q| q["name"] == name)
-            .cloned()
-            .unwrap()
-    };
-    let topology = lab.render(&[], &[], now);
-    assert_eq!(
-        queue(&topology, "jobs")["depth"],
-        Value::Null,
-        "unknown before an answer"
-    );
-    let counts = QueueCounts {
-        messages: 7,
-        consumers: 2,
-    };
-    lab.graph.record_probe("jobs".to_owned(), Ok(counts), now);
-    lab.graph.record_probe(
-        "jobs.dead-letter".to_owned(),
-        Err(ProbeFailure::NotFound),
-        now,
-    );
-    let topology = lab.render(&[], &[], now);
-    assert_eq!(queue(&topology, "jobs")["depth"], 7);
-    assert_eq!(queue(&topology, "jobs")["consumers"], 2);
-    let deleted = queue(&topology, "jobs.dead-letter");
-    assert_eq!(
-        (deleted["missing"].clone(), deleted["depth"].clone()),
-        (Value::Bool(true), Value::Null)
-    );
-    // A missing queue is asked about again only after a while.
-    let targets = lab.graph.probe_targets(&members(&kept, &[]), now);
-    assert_eq!(targets, ["jobs"]);
-    let later = now + MISSING_RECHECK + Duration::from_secs(1);
-    assert_eq!(
-        lab.graph.probe_targets(&members(&kept, &[]), later).len(),
-        2
-    );
-    // An old answer is not shown as if it were current.
-    let topology = lab.render(&[], &[], now + PROBE_FRESH + Duration::from_secs(1));
-    assert_eq!(queue(&topology, "jobs")["depth"], Value::Null);
-}
-
-#[test]
 fn a_publisher_known_only_from_its_messages_is_drawn_and_the_moves_are_bounded() {
     let mut graph = Graph::default();
     let worker = Shape {
@@ -415,89 +363,4 @@ fn a_publisher_known_only_from_its_messages_is_drawn_and_the_moves_are_bounded()
         MAX_MOVES as u64 + 10
     );
     assert_eq!(topology["moves"].as_array().unwrap().len(), MAX_MOVES);
-}
-
-/// The issue's large lab: 20 instances over 30 queues (10 work queues, each with a dead-letter
-/// queue and a delay queue), every consumer reporting a full snapshot of 200 handled messages
-/// with 80-character texts. The whole `/events` document stays bounded; the figure is printed
-/// (`cargo test -- --nocapture events_document`) and quoted in the docs.
-#[test]
-fn the_events_document_of_twenty_instances_and_thirty_queues_is_bounded() {
-    use super::super::view::View;
-    use crate::roles::snapshot::MAX_HANDLED;
-
-    let work_queue = |i: usize| {
-        let name = QueueName::parse(format!("jobs-{i:02}")).unwrap();
-        let delays = crate::amqp::RetryDelays::new(vec![Duration::from_secs(1)]).unwrap();
-        WorkQueue {
-            dead_letter: Some(DeadLetter::for_queue(&name, None).unwrap()),
-            retry: Some(crate::amqp::RetryLadder::for_queue(&name, &delays).unwrap()),
-            ..WorkQueue::classic(name)
-        }
-        .topology()
-    };
-    let mut view = View::default();
-    for round in 0..3 {
-        for i in 0..20 {
-            let queue = format!("jobs-{:02}", i % 10);
-            let topology = work_queue(i % 10);
-            let (role, consumes, published_to, handled) = if i == 0 {
-                let published_to = (0..10)
-                    .map(|q| PublishedTo {
-                        exchange: String::new(),
-                        queue: Some(format!("jobs-{q:02}")),
-                        count: 1000 * round,
-                    })
-                    .collect();
-                ("produce-server", vec![], published_to, vec![])
-            } else {
-                let text = "x".repeat(80);
-                let handled = (0..MAX_HANDLED)
-                    .map(|m| {
-                        let mut h = handled(
-                            &format!("{i}-{round}-{m}-{}", "0".repeat(30)),
-                            "",
-                            None,
-                            Outcome::Acked,
-                        );
-                        h.trace.preview = text.clone();
-                        h
-                    })
-                    .collect();
-                ("consume", vec![queue], vec![], handled)
-            };
-            let shape = Shape {
-                declared: described(&topology, ""),
-                consumes,
-                published_to,
-            };
-            // The producer is the messages' `app_id`, so no publisher is inferred.
-            let name = if i == 0 {
-                "hello-world".to_owned()
-            } else {
-                format!("instance-{i:02}")
-            };
-            view.ingest(snapshot(role, &name, shape, handled));
-        }
-    }
-    let document = view.render(Duration::from_secs(1)).to_string();
-    let topology = &serde_json::from_str::<Value>(&document).unwrap()["topology"];
-    assert_eq!(topology["instances"].as_array().unwrap().len(), 20);
-    assert_eq!(topology["queues"].as_array().unwrap().len(), 30);
-    let topology_bytes = topology.to_string().len();
-    let part = |key: &str| topology[key].to_string().len();
-    println!(
-        "events document: {} bytes, of which topology {} bytes (20 instances, 30 queues): \
-         instances {}, exchanges {}, queues {}, bindings {}, edges {}, moves {}, recent {}",
-        document.len(),
-        topology_bytes,
-        part("instances"),
-        part("exchanges"),
-        part("queues"),
-        part("bindings"),
-        part("edges"),
-        part("moves"),
-        part("recent"),
-    );
-    assert!(document.len() < 96 * 1024, "{} bytes", document.len());
 }
