@@ -22,6 +22,7 @@ pub mod cli;
 pub mod http;
 pub mod identity;
 pub mod json_lines;
+pub mod management_api;
 pub mod message;
 pub mod metrics;
 pub mod roles;

@@ -75,7 +75,7 @@ pub use retry::{AfterFailure, RetryDelays, RetryLadder, RetryStep, MAX_RETRY_DEL
 pub use routing::{ExchangeKind, LabExchanges};
 pub use rpc::{CallError, RpcClient, RpcReply, RpcRequest, CALL_OUTCOMES, DIRECT_REPLY_TO};
 pub use session::Session;
-pub use settings::{AmqpSettings, Secret};
+pub use settings::{redact_url, AmqpSettings, Secret};
 pub use state::{Cause, ConnectionState, Refusal};
 pub use stream::{MaxAge, StreamOffset, StreamRetention};
 pub use topology::{BindingSpec, BoundQueue, ExchangeSpec, QueueSpec, Topology};

@@ -3,12 +3,14 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 
 use super::listen::server_listen;
 use super::queue::{ExchangeArgs, QueueArgs};
 use super::values;
 use crate::amqp::{InstanceName, QueueName};
+use crate::management_api::ManagementUrls;
 use crate::roles::produce_server::ProduceServerConfig;
 
 /// `produce-server` options.
@@ -67,11 +69,25 @@ pub struct ProduceServerArgs {
     #[arg(long, env = "MAX_BURST", default_value = "100000", value_name = "N",
           value_parser = values::at_least_one)]
     pub max_burst: u64,
+
+    /// The management API of the broker, or of each cluster node (comma-separated, tried in
+    /// order), e.g. http://rabbitmq:15672: the console then shows which node leads each queue,
+    /// which AMQP cannot tell. It logs in with the AMQP user unless the URL names its own.
+    // Parsed in `into_config`, not by clap: clap would echo a rejected value, password and all.
+    #[arg(long, env = "MANAGEMENT_URL", value_name = "URLS")]
+    pub management_url: Option<String>,
 }
 
 impl ProduceServerArgs {
     /// The role's settings.
     pub fn into_config(self) -> anyhow::Result<ProduceServerConfig> {
+        let management = self
+            .management_url
+            .as_deref()
+            .map(ManagementUrls::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("--management-url / MANAGEMENT_URL")?;
         Ok(ProduceServerConfig {
             listen: server_listen(self.bind, self.port),
             queue: self.queue.into_work_queue()?,
@@ -81,6 +97,7 @@ impl ProduceServerArgs {
             max_burst: self.max_burst,
             exchanges: self.exchanges.into_exchanges()?,
             rpc_queue: self.rpc_queue,
+            management,
         })
     }
 }

@@ -77,6 +77,7 @@ pub fn describe(role: &Role, amqp: &AmqpOptions) -> serde_json::Value {
             "exchanges": [c.exchanges.topic.as_str(), c.exchanges.direct.as_str(), c.exchanges.fanout.as_str()],
             "headers_exchange": c.exchanges.headers.as_str(),
             "alternate_exchange": alternate(c.exchanges.alternate.as_ref()),
+            "management_urls": c.management.as_ref().map(ToString::to_string),
         }),
         Role::Consume(c) => json!({
             "role": "consume",

@@ -25,17 +25,17 @@ function expectedNodes(topology) {
   const nodes = {};
   for (const i of topology.instances) {
     nodes[i.id] = {
-      kind: i.column, name: i.instance, type: i.role, purpose: "", depth: "", consumers: "",
+      kind: i.column, name: i.instance, type: i.role, purpose: "", depth: "", consumers: "", leader: "",
       stale: String(i.stale), missing: "false",
     };
   }
   for (const x of topology.exchanges) {
-    nodes[x.id] = { kind: "exchange", name: x.name, type: x.type, purpose: "", depth: "", consumers: "", stale: "false", missing: "false" };
+    nodes[x.id] = { kind: "exchange", name: x.name, type: x.type, purpose: "", depth: "", consumers: "", leader: "", stale: "false", missing: "false" };
   }
   for (const q of topology.queues) {
     nodes[q.id] = {
       kind: "queue", name: q.name, type: q.type, purpose: q.purpose, depth: known(q.depth),
-      consumers: known(q.consumers), stale: "false", missing: String(q.missing),
+      consumers: known(q.consumers), leader: q.leader ?? "", stale: "false", missing: String(q.missing),
     };
   }
   return nodes;
@@ -56,7 +56,7 @@ function readDiagram() {
   const nodes = {};
   const boxes = [];
   for (const g of svg.querySelectorAll("g[data-node]")) {
-    nodes[g.dataset.node] = attrs(g, ["kind", "name", "type", "purpose", "depth", "consumers", "stale", "missing"]);
+    nodes[g.dataset.node] = attrs(g, ["kind", "name", "type", "purpose", "depth", "consumers", "leader", "stale", "missing"]);
     boxes.push({
       id: g.dataset.node,
       box: rect(g.querySelector("rect.tp-box").getBoundingClientRect()),

@@ -3,39 +3,9 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::*;
-
-/// Reads `/events` until a view satisfies `done`; returns it.
-pub async fn watch_events(url: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let mut response = reqwest::get(url).await.expect("GET /events");
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
-        "text/event-stream"
-    );
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut buffer = String::new();
-    let mut last = Value::Null;
-    loop {
-        let chunk = tokio::time::timeout_at(deadline, response.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("no matching view within {timeout:?}; last: {last}"))
-            .expect("read /events")
-            .expect("stream still open");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            if let Some(data) = event.trim().strip_prefix("data: ") {
-                last = serde_json::from_str(data).expect("view JSON");
-                if done(&last) {
-                    return last;
-                }
-            }
-        }
-    }
-}
 
 #[tokio::test]
 async fn snapshots_are_aggregated_and_streamed_after_a_burst() {

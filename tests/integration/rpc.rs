@@ -362,15 +362,14 @@ async fn the_console_shows_calls_round_trips_timeouts_and_the_servers() {
             .as_array()
             .and_then(|all| all.iter().find(|i| i["role"] == role).cloned())
     };
-    let view =
-        crate::console::watch_events(&producer.url("/events"), Duration::from_secs(10), |view| {
-            let Some(producer) = card(view, "produce-server") else {
-                return false;
-            };
-            let served = card(view, "rpc-server").map(|s| s["counters"]["rpc_served"].clone());
-            producer["counters"]["rpc_calls"] == 6 && served == Some(json!(6))
-        })
-        .await;
+    let view = watch_events(&producer.url("/events"), Duration::from_secs(10), |view| {
+        let Some(producer) = card(view, "produce-server") else {
+            return false;
+        };
+        let served = card(view, "rpc-server").map(|s| s["counters"]["rpc_served"].clone());
+        producer["counters"]["rpc_calls"] == 6 && served == Some(json!(6))
+    })
+    .await;
     let producer_card = card(&view, "produce-server").unwrap();
     assert_eq!(
         producer_card["counters"]["rpc_timeouts"], 1,

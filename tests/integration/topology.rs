@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::console::watch_events;
 use crate::helpers::*;
 
 /// The entry of `list` (`queues`, `edges`, …) with this `id`, if the view has it.
@@ -119,4 +118,48 @@ async fn the_diagram_shows_real_depths_dead_letters_and_deleted_queues() {
             .is_some_and(|q| q["missing"] == true && q["depth"].is_null())
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_management_api_that_does_not_answer_leaves_leaders_unknown_and_is_said_once() {
+    let (queue, _cleanup) = test_work_queue("topology-leaders");
+    let telemetry = Telemetry::new("300ms");
+    let url = amqp_url();
+    // Nothing listens there: every ask fails at once, the way a node without the plugin answers.
+    let management = format!("http://guest:s3cret@127.0.0.1:{}", free_port());
+    let mut args = vec!["--management-url", management.as_str()];
+    args.extend(telemetry.flags());
+    let server = ProduceServer::start(&url, &queue, &args).await;
+    server.wait_ready(200, Duration::from_secs(10)).await;
+    let client = reqwest::Client::new();
+    let (status, body) = server.send(&client, "still sent").await;
+    assert_eq!(status, 200, "{body}");
+    let queue_id = format!("q:{queue}");
+    let events = server.url("/events");
+    let view = watch_events(&events, Duration::from_secs(15), |view| {
+        find(view, "queues", &queue_id).is_some_and(|q| q["depth"] == 1)
+    })
+    .await;
+    let work = find(&view, "queues", &queue_id).unwrap();
+    assert_eq!(work["leader"], Value::Null, "no leader is made up: {work}");
+    // Asked every 2 s: after three more tries it has still said so only once.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let said = server
+        .process
+        .logs_matching(|line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("the management API does not answer"))
+        })
+        .len();
+    assert_eq!(said, 1, "{}", server.process.output());
+    let output = server.process.output();
+    assert!(!output.contains("s3cret"), "the password reached the log");
+    assert!(
+        output.contains(&format!(
+            "127.0.0.1:{}",
+            management.rsplit(':').next().unwrap()
+        )),
+        "the warning names the URL tried"
+    );
 }

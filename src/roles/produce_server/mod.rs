@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::amqp::{
     AmqpOptions, BindingSpec, BoundQueue, ChannelSetup, ConfirmedPublisher, ConnectionManager,
@@ -26,6 +26,7 @@ use crate::amqp::{
 };
 use crate::http::{self, observe, server, Health, Listen, Readiness};
 use crate::identity;
+use crate::management_api::{ManagementApi, ManagementUrls};
 use crate::metrics::Metrics;
 use crate::roles::snapshot::{self, HandledLog, Identity};
 use console::Console;
@@ -51,6 +52,9 @@ pub struct ProduceServerConfig {
     /// Where `/rpc` sends requests (not declared here: the rpc-servers own it, and without one
     /// a request is unroutable, which is how a call learns nobody listens).
     pub rpc_queue: QueueName,
+    /// Where to ask which node leads each queue (`--management-url`), for the console; `None`
+    /// leaves the diagram without leaders.
+    pub management: Option<ManagementUrls>,
 }
 
 /// How many snapshots the console's consumer may have unacked: enough to keep up with a lab's
@@ -113,8 +117,12 @@ pub async fn run(
         queue_shape = %app.config.queue.describe(),
         service = %app.config.service_name,
         urls = %amqp.endpoints,
+        management = %app.config.management.as_ref().map_or("off".to_owned(), ToString::to_string),
         "produce-server listening"
     );
+    if app.config.management.is_some() && console.is_none() {
+        warn!("--management-url is not used with --telemetry off: the console it feeds is off");
+    }
 
     // Stop serving when asked to, or when the broker refused our topology for good.
     let stop = shutdown.child_token();
@@ -133,7 +141,12 @@ pub async fn run(
     });
     tasks.spawn(app.rpc.route_replies(stop.clone()));
     if let (Some(console), Some(settings)) = (&console, amqp.snapshots.clone()) {
-        console::spawn_tasks(console, &manager, &stop, &tasks);
+        let management = app
+            .config
+            .management
+            .clone()
+            .map(|urls| ManagementApi::new(urls, amqp.endpoints.first()));
+        console::spawn_tasks(console, &manager, management, &stop, &tasks);
         let identity = Identity {
             role: "produce-server".to_owned(),
             instance: app.config.service_name.to_string(),

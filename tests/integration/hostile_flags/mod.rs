@@ -85,6 +85,9 @@ const BOUNDS: &[(&str, &str, Bounds)] = &[
         &["0s", "25h", "1s,,2s", "1s,2s,3s,4s,5s,6s,7s,8s,9s,10s,11s"], USAGE)),
     ("", "--header", Bounds(&["level=error", "empty=", "expr=a=b"],
         &["level", "=error", "x-match=all"], USAGE)),
+    ("", "--management-url", Bounds(&["http://127.0.0.1:15672", "http://u:p@a:1/x,http://b:2"],
+        &["https://ops:hunter2@h:15671", "amqp://h:5672", "http://h:1/?x=1", ","],
+        Want::Usage(&["management"], &["hunter2"]))),
 ];
 
 /// An option of one role as `--help` shows it (`value: None`: a switch with an env var).
@@ -147,5 +150,5 @@ async fn e_numbers_and_durations_beyond_their_bounds_are_usage_errors() {
             unclassified.push(format!("{role} {flag} <{value}>: unclassified, no bounds"));
         }
     }
-    check("E", all, 350, unclassified).await;
+    check("E", all, 362, unclassified).await;
 }

@@ -103,6 +103,14 @@ impl Console {
         self.view_state().record_probe(queue, answer);
     }
 
+    /// Keeps where the lab's queues live (see [`feed`]'s management API task).
+    fn record_homes(
+        &self,
+        homes: std::collections::HashMap<String, crate::management_api::QueueHome>,
+    ) {
+        self.view_state().record_homes(homes);
+    }
+
     fn view_state(&self) -> std::sync::MutexGuard<'_, View> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

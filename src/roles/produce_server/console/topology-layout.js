@@ -222,7 +222,9 @@ const TopologyLayout = (() => {
         badge: BADGES[str(d.purpose)] || "",
         title: "queue " + str(d.name) + "\n" + str(d.type) + ", " + str(d.purpose) +
           (d.missing ? "\ndeleted: the broker says it does not exist" : "\ndepth " + known(d.depth) +
-            ", consumers " + known(d.consumers)),
+            ", consumers " + known(d.consumers)) +
+          (d.leader ? "\nleader " + str(d.leader) : "") +
+          (Array.isArray(d.members) && d.members.length ? "\nreplicas on " + d.members.map(str).join(", ") : ""),
       };
     }
     const role = str(d.role);

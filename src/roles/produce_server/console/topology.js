@@ -158,6 +158,7 @@ const LabTopology = (() => {
           "data-purpose": isQueue ? str(d.purpose) : "",
           "data-depth": isQueue ? known(d.depth) : "",
           "data-consumers": isQueue ? known(d.consumers) : "",
+          "data-leader": isQueue && d.leader ? str(d.leader) : "",
           "data-stale": Boolean(d.stale),
           "data-missing": Boolean(d.missing),
         });

@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::amqp::{ProbeFailure, QueueCounts, QueuePurpose, DIRECT_REPLY_TO};
+use crate::management_api::QueueHome;
 use crate::roles::snapshot::{Outcome, Snapshot};
 use tally::EdgeTally;
 
@@ -101,6 +102,8 @@ pub struct Graph {
     /// Publishers seen only in `app_id`s → when last seen.
     publishers: BTreeMap<String, Instant>,
     probes: BTreeMap<String, Probe>,
+    /// Where the lab's queues live, as the management API last said, and when it said so.
+    homes: Option<(BTreeMap<String, QueueHome>, Instant)>,
     moves: VecDeque<Move>,
     moves_seen: u64,
     /// node id → (update order, newest first).
@@ -238,6 +241,23 @@ impl Graph {
         }
     }
 
+    /// Keeps where the queues the roles declared live (the management API's answer about every
+    /// queue of the vhost, cut down to the lab's).
+    pub fn record_homes(
+        &mut self,
+        mut homes: std::collections::HashMap<String, QueueHome>,
+        members: &[Member<'_>],
+        now: Instant,
+    ) {
+        let lab: BTreeMap<String, QueueHome> = members
+            .iter()
+            .filter_map(|member| member.snapshot.shape.as_ref())
+            .flat_map(|shape| &shape.declared.queues)
+            .filter_map(|queue| homes.remove_entry(&queue.name))
+            .collect();
+        self.homes = Some((lab, now));
+    }
+
     /// The `topology` object of `/events`.
     pub fn render(&mut self, members: &[Member<'_>], now: Instant) -> Value {
         self.publishers
@@ -297,6 +317,11 @@ impl Graph {
             .probes
             .get(&queue.name)
             .filter(|probe| now.duration_since(probe.at) < PROBE_FRESH);
+        let home = self
+            .homes
+            .as_ref()
+            .filter(|(_, at)| now.duration_since(*at) < PROBE_FRESH)
+            .and_then(|(homes, _)| homes.get(&queue.name));
         let (depth, consumers, missing) = match (queue.owner_counts, probe) {
             (Some(counts), _) => (Some(counts.messages), Some(counts.consumers), false),
             (None, Some(Probe { answer: Ok(c), .. })) => {
@@ -320,7 +345,8 @@ impl Graph {
             "consumers": consumers,
             "exclusive": queue.exclusive,
             "missing": missing,
-            "leader": Value::Null,
+            "leader": home.map(|h| &h.leader),
+            "members": home.map(|h| &h.members),
         })
     }
 

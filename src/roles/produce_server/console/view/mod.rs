@@ -113,6 +113,16 @@ impl View {
         self.graph.record_probe(queue, answer, Instant::now());
     }
 
+    /// Keeps where the lab's queues live, from the management API.
+    pub fn record_homes(
+        &mut self,
+        homes: std::collections::HashMap<String, crate::management_api::QueueHome>,
+    ) {
+        let now = Instant::now();
+        self.graph
+            .record_homes(homes, &members(&self.instances, now), now);
+    }
+
     fn count_burst(&mut self, burst: &str, instance: &str) {
         if !self.bursts.contains_key(burst) {
             self.bursts_seen += 1;
