@@ -91,7 +91,7 @@ bench: broker build ## Roles vs the raw AMQP ceiling, median of 3: prints a tabl
 bench-cluster: broker build ## Price of replication: classic queue on one node vs quorum on the 3-node cluster (target/bench/cluster.md)
 	BIN=$(BIN) python3 scripts/bench-cluster.py
 
-cluster: ## Start three private RabbitMQ nodes c1..c3 on 127.0.0.1:5681-5683 (the broker on 5672 is not touched); prints their URLs
+cluster: ## Start three private RabbitMQ nodes c1..c3 on 127.0.0.1:5681-5683 (the broker on 5672 is not touched); prints their AMQP and management API URLs
 	bash scripts/cluster.sh up
 
 cluster-status: ## Each cluster node: running, frozen or stopped; the running members

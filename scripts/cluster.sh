@@ -7,6 +7,8 @@
 #   down      stop every node by its PID and delete the cluster's directory
 #   status    each node: running, frozen or stopped, its PID and port; the running members
 #   urls      the comma-separated AMQP URLs, for RABBITMQ_URL / --amqp-url
+#   management-urls  the nodes' management API URLs (HTTP port = AMQP port + 10000), for
+#             produce-server's --management-url (the console then shows each queue's leader)
 #   stop N    a clean stop of node N (SIGTERM, as a node being shut down)
 #   kill N    SIGKILL node N (a crash)
 #   freeze N  SIGSTOP node N (a hung node or VM); thaw N: SIGCONT
@@ -17,7 +19,8 @@
 #
 # CLUSTER_DIR, CLUSTER_NODE_PREFIX (default c) and CLUSTER_PORT_BASE (default 5680: AMQP ports
 # base+1..base+3, distribution ports 20000 above those) let a second cluster run beside this one;
-# the tests use that so they never touch a cluster a developer started.
+# the tests use that so they never touch a cluster a developer started. Each node runs the
+# management plugin on 127.0.0.1, port 10000 above its AMQP port (15681-15683 by default).
 #
 # How (measured on this machine, see the cluster chapter of the docs): each node needs its own
 # RABBITMQ_CONFIG_FILE naming its listener, or it reads /etc/rabbitmq/rabbitmq.conf, binds 5672
@@ -50,6 +53,7 @@ usage_error() {
 
 node_name() { echo "$prefix$1@localhost"; }
 node_port() { echo $((port_base + $1)); }
+management_port() { echo $((10000 + port_base + $1)); }
 pid_file() { echo "$dir/n$1/rabbitmq.pid"; }
 
 # The PID of node $1 if its process exists (running or frozen), else nothing.
@@ -92,8 +96,9 @@ ensure_installed() {
   die "rabbitmq-server is not installed ($bin/rabbitmq-server) and cannot be installed here (needs apt-get as root); install the rabbitmq-server package"
 }
 
-# The files a node reads, written once: config with its listener, no plugins, an empty env file,
-# and the cluster's cookie in a HOME of its own.
+# The files a node reads, written once: config with its listeners, the management plugin (the
+# only way to ask where a queue's leader is), an empty env file, and the cluster's cookie in a
+# HOME of its own.
 prepare() {
   local n
   mkdir -p "$dir/home"
@@ -104,8 +109,12 @@ prepare() {
   : >"$dir/empty.env"
   for n in "${nodes[@]}"; do
     mkdir -p "$dir/n$n/mnesia" "$dir/n$n/log"
-    echo "listeners.tcp.1 = 127.0.0.1:$(node_port "$n")" >"$dir/n$n/rabbitmq.conf"
-    echo "[]." >"$dir/n$n/enabled_plugins"
+    {
+      echo "listeners.tcp.1 = 127.0.0.1:$(node_port "$n")"
+      echo "management.tcp.ip = 127.0.0.1"
+      echo "management.tcp.port = $(management_port "$n")"
+    } >"$dir/n$n/rabbitmq.conf"
+    echo "[rabbitmq_management]." >"$dir/n$n/enabled_plugins"
   done
 }
 
@@ -177,6 +186,12 @@ urls() {
   (IFS=, && echo "${list[*]}")
 }
 
+management_urls() {
+  local n list=()
+  for n in "${nodes[@]}"; do list+=("http://127.0.0.1:$(management_port "$n")"); done
+  (IFS=, && echo "${list[*]}")
+}
+
 stop_node() {
   local n=$1 pid i
   pid=$(node_pid "$n")
@@ -207,6 +222,7 @@ case $command in
     join_if_needed 3
     say "nodes: $(running_members 1)"
     say "urls: $(urls)"
+    say "management: $(management_urls)"
     ;;
   down)
     for n in "${nodes[@]}"; do stop_node "$n"; done
@@ -226,6 +242,7 @@ case $command in
     done
     ;;
   urls) urls ;;
+  management-urls) management_urls ;;
   install)
     ensure_installed
     say "rabbitmq-server is installed ($bin/rabbitmq-server)"
@@ -281,6 +298,6 @@ case $command in
     say "node $n: $(node_state "$n")"
     ;;
   *)
-    usage_error "usage: $0 up|down|status|urls|install|stop N|kill N|freeze N|thaw N|start N|leader QUEUE|ctl N ARGS..."
+    usage_error "usage: $0 up|down|status|urls|management-urls|install|stop N|kill N|freeze N|thaw N|start N|leader QUEUE|ctl N ARGS..."
     ;;
 esac

@@ -53,6 +53,21 @@ impl LocalCluster {
             .join(",")
     }
 
+    /// The nodes' management API URLs (the HTTP port is the AMQP port + 10000), as
+    /// `--management-url` takes them.
+    pub fn management_urls(&self) -> String {
+        NODES
+            .iter()
+            .map(|n| format!("http://127.0.0.1:{}", 10_000 + port(*n)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Node `node`'s Erlang name, as the management API names a queue's leader.
+    pub fn node_name(&self, node: u8) -> String {
+        format!("{PREFIX}{node}@localhost")
+    }
+
     /// One node's URL.
     pub fn url(&self, node: u8) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", port(node))

@@ -1,5 +1,5 @@
 //! The roles on a real three-node RabbitMQ cluster (`scripts/cluster.sh`), under node failures:
-//! a clean stop, a crash, a frozen node, lost quorum. One cluster serves every scenario, so this
+//! a clean stop, a crash, a frozen node, lost quorum; and the console's queue leaders. One cluster serves every scenario, so this
 //! binary has its own `main` instead of libtest's: it starts the cluster once, runs the chosen
 //! scenarios one after another (they stop and kill nodes, so they cannot overlap) and always
 //! stops it at the end. The cluster is private to the test run (nodes `t1..t3@localhost` on
@@ -21,6 +21,7 @@ mod load;
 mod local_cluster;
 mod lost_quorum;
 mod node_loss;
+mod queue_leaders;
 mod subscribers;
 
 use std::future::Future;
@@ -33,12 +34,15 @@ use local_cluster::LocalCluster;
 type Scenario = fn(&'static LocalCluster) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Every scenario, in the order they run.
-const SCENARIOS: [(&str, Scenario); 4] = [
+const SCENARIOS: [(&str, Scenario); 5] = [
     ("node_loss_under_load", |c| Box::pin(node_loss::run(c))),
     ("a_frozen_node", |c| Box::pin(frozen_node::run(c))),
     ("lost_quorum", |c| Box::pin(lost_quorum::run(c))),
     ("subscribers_on_different_nodes", |c| {
         Box::pin(subscribers::run(c))
+    }),
+    ("queue_leaders_in_the_diagram", |c| {
+        Box::pin(queue_leaders::run(c))
     }),
 ];
 
