@@ -4,7 +4,7 @@ use super::*;
 
 /// The large lab: 20 instances over 30 queues (10 work queues, each with a dead-letter
 /// queue and a delay queue), every consumer reporting a full snapshot of 200 handled messages
-/// with 80-character texts. The whole `/events` document stays bounded; the figure is printed
+/// with 80-character texts, on a cluster whose management API names every queue's leader. The whole `/events` document stays bounded; the figure is printed
 /// (`cargo test -- --nocapture events_document`) and quoted in the docs.
 #[test]
 fn the_events_document_of_twenty_instances_and_thirty_queues_is_bounded() {
@@ -65,10 +65,37 @@ fn the_events_document_of_twenty_instances_and_thirty_queues_is_bounded() {
             view.ingest(snapshot(role, &name, shape, handled));
         }
     }
+    // On a three-node cluster with --management-url: every queue names its leader and replicas,
+    // under the long pod names the Kubernetes cluster overlay gives them.
+    let pod = |n: usize| format!("rabbit@rabbitmq-server-{n}.rabbitmq-nodes.services");
+    let homes = (0..10)
+        .flat_map(|i| {
+            let queue = format!("jobs-{i:02}");
+            [
+                queue.clone(),
+                format!("{queue}.dead-letter"),
+                format!("{queue}.retry.1s"),
+            ]
+        })
+        .enumerate()
+        .map(|(n, queue)| {
+            let home = QueueHome {
+                leader: pod(n % 3),
+                members: (0..3).map(pod).collect(),
+            };
+            (queue, home)
+        })
+        .collect();
+    view.record_homes(homes);
     let document = view.render(Duration::from_secs(1)).to_string();
     let topology = &serde_json::from_str::<Value>(&document).unwrap()["topology"];
     assert_eq!(topology["instances"].as_array().unwrap().len(), 20);
-    assert_eq!(topology["queues"].as_array().unwrap().len(), 30);
+    let queues = topology["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 30);
+    assert!(
+        queues.iter().all(|q| q["leader"].is_string()),
+        "every queue shows its leader: {queues:?}"
+    );
     let topology_bytes = topology.to_string().len();
     let part = |key: &str| topology[key].to_string().len();
     println!(
