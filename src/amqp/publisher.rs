@@ -263,10 +263,9 @@ pub struct PendingConfirm {
 
 impl PendingConfirm {
     /// Waits for the broker's answer, until the publish timeout that started at `send`.
-    pub async fn confirmed(self) -> Result<(), PublishError> {
-        let (sent_at, metrics) = (self.sent_at, self.metrics.clone());
-        let destination = (self.exchange.clone(), self.routing_key.clone());
+    pub async fn confirmed(mut self) -> Result<(), PublishError> {
         let result = self.wait().await;
+        let metrics = &self.metrics;
         match &result {
             Ok(()) => metrics.confirmed.inc(),
             Err(PublishError::Nacked) => metrics.nacked.inc(),
@@ -281,22 +280,26 @@ impl PendingConfirm {
                 .inc(),
         };
         if matches!(result, Ok(()) | Err(PublishError::Unroutable { .. })) {
-            metrics.published_to.record(&destination.0, &destination.1);
+            metrics
+                .published_to
+                .record(&self.exchange, &self.routing_key);
             metrics
                 .confirm_latency
-                .observe(sent_at.elapsed().as_secs_f64());
+                .observe(self.sent_at.elapsed().as_secs_f64());
         }
         result
     }
 
-    async fn wait(self) -> Result<(), PublishError> {
+    /// Borrows rather than consumes, so that the destination is still at hand for the tally
+    /// afterwards without copying it for every publish (only the rare unroutable one is copied).
+    async fn wait(&mut self) -> Result<(), PublishError> {
         tokio::select! {
-            outcome = self.confirm => match outcome {
+            outcome = &mut self.confirm => match outcome {
                 Ok(Confirm::Ack) => Ok(()),
                 Ok(Confirm::Nack) => Err(PublishError::Nacked),
                 Ok(Confirm::Returned) => Err(PublishError::Unroutable {
-                    exchange: self.exchange,
-                    routing_key: self.routing_key,
+                    exchange: self.exchange.clone(),
+                    routing_key: self.routing_key.clone(),
                 }),
                 Ok(Confirm::Lost) | Err(_) => Err(PublishError::ConnectionLost),
             },

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-/// The most destinations one role tallies; publishes to further ones are only counted in
-/// `dropped`. A lab role publishes to a handful.
+/// The most destinations one role tallies; publishes to further ones are not tallied. A lab role
+/// publishes to a handful.
 pub const MAX_DESTINATIONS: usize = 32;
 
 /// Direct reply-to addresses carry a per-channel suffix (`amq.rabbitmq.reply-to.g1h2…`); they are
@@ -39,17 +39,24 @@ impl PublishedToTally {
     pub fn record(&self, exchange: &str, routing_key: &str) {
         let queue = exchange.is_empty().then(|| {
             if routing_key.starts_with(DIRECT_REPLY_TO) {
-                DIRECT_REPLY_TO.to_owned()
+                DIRECT_REPLY_TO
             } else {
-                routing_key.to_owned()
+                routing_key
             }
         });
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (exchange.to_owned(), queue);
-        if let Some(count) = counts.get_mut(&key) {
-            *count += 1;
-        } else if counts.len() < MAX_DESTINATIONS {
-            counts.insert(key, 1);
+        // Found by comparison (at most MAX_DESTINATIONS entries) so that the common case, a
+        // destination already tallied, allocates nothing: this runs for every confirmed publish.
+        let room = counts.len() < MAX_DESTINATIONS;
+        let known = counts
+            .iter_mut()
+            .find(|((x, q), _)| x == exchange && q.as_deref() == queue);
+        match known {
+            Some((_, count)) => *count += 1,
+            None if room => {
+                counts.insert((exchange.to_owned(), queue.map(str::to_owned)), 1);
+            }
+            None => {}
         }
     }
 
